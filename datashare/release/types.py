@@ -1,0 +1,46 @@
+"""Plain data passed from the release stages to the package stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from datashare.agreement.model import Agreement
+
+GATES: tuple[str, ...] = ("enrolled", "with_contacts", "eligible", "consented", "released")
+"""The student counts reported at each gate of a release, in order."""
+
+
+@dataclass(frozen=True)
+class PartnerRelease:
+    """Everything one partner receives for one agreement, before it is packaged.
+
+    ``tables`` maps a file stem (``aggregate_comparison``, and for an agreement with an
+    ``individual`` section ``students``, ``attendance``, ``discipline``, ``grades``) to its
+    rows; ``gates`` counts distinct students at each gate of :data:`GATES`; ``suppression``
+    counts suppressed and coded cells by reason code.
+    """
+
+    agreement: Agreement
+    agreement_sha256: str
+    agreement_path: Path
+    as_of: dt.date
+    tables: Mapping[str, pl.DataFrame]
+    gates: Mapping[str, int]
+    suppression: Mapping[str, int]
+    school_year: str = ""
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def partner_id(self) -> str:
+        assert self.agreement.partner is not None
+        return self.agreement.partner.id
+
+    @property
+    def agreement_id(self) -> str:
+        assert self.agreement.id is not None
+        return self.agreement.id
