@@ -17,7 +17,9 @@ student value or a secret.
     │   └── PackageExists         a different release already sits at a package path
     ├── PackageError              a package cannot be written, read or decrypted
     │   └── VerificationError     a package failed verification (names the file)
-    └── AuditError                the audit log is broken (names the entry)
+    ├── AuditError                the audit log is broken (names the entry)
+    └── SynthError                a synthetic district cannot be made (bad argument)
+        └── SynthOutputExists     the output folder already holds extract files
 """
 
 from __future__ import annotations
@@ -73,3 +75,11 @@ class VerificationError(PackageError):
 
 class AuditError(DatashareError):
     """The audit log cannot be read or its hash chain is broken."""
+
+
+class SynthError(DatashareError):
+    """A synthetic district cannot be made: an argument is out of range."""
+
+
+class SynthOutputExists(SynthError):
+    """The output folder already holds extract files; a district's data is never overwritten."""

@@ -1,9 +1,93 @@
-"""Commands of the extract area."""
+"""Commands of the extract area: ``validate`` and ``synth``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from datashare.cli._common import console, user_errors
+from datashare.extract.report import ValidationReport
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def render_report(report: ValidationReport) -> None:
+    """Print the report: a summary line, then one table of findings per extract table.
+
+    Findings hold no cell values, so nothing here can print a name or a birth date.
+    """
+    rows = {t.table: t for t in report.tables}
+    by_table = report.by_table()
+    for name, info in rows.items():
+        findings = by_table.get(name, [])
+        label = f"{name} ({escape(info.file)}, {info.rows:,} rows)" if info.file and info.rows is not None else name
+        if not findings:
+            console.print(f"[green]ok[/]    {label}")
+            continue
+        table = Table(title=label, title_justify="left", show_lines=False, expand=False)
+        for column in ("severity", "code", "column", "rows affected", "example rows", "what to fix"):
+            table.add_column(column, overflow="fold")
+        for f in findings:
+            examples = ", ".join(str(r) for r in f.rows) if f.rows else "-"
+            table.add_row(
+                f"[{_SEVERITY_STYLE[f.severity]}]{f.severity}[/]",
+                f.code,
+                f.column or "-",
+                f"{f.count:,}",
+                examples,
+                escape(f"{f.message}. Fix: {f.fix}" if f.fix else f.message),
+            )
+        console.print(table)
+    verdict = "[green]valid[/]" if report.valid else f"[bold red]not valid[/]: {len(report.errors)} error finding(s)"
+    year = report.school_year or "unknown"
+    console.print(f"\nExtract {escape(report.folder)}: school year {year}; {verdict}")
+    console.print("[dim]Rows are CSV line numbers (the header is line 1) or 1-based Parquet rows.[/]")
 
 
 def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+
+    @app.command()
+    def validate(
+        extract_dir: Annotated[Path, typer.Argument(help="Folder with one <table>.csv or <table>.parquet per table.")],
+        report: Annotated[Path | None, typer.Option("--report", help="Also write the findings as JSON to this file.")] = None,
+        school_year: Annotated[str | None, typer.Option(help="The school year, e.g. 2025-2026 (default: from enrollments).")] = None,
+    ) -> None:
+        """Check an SIS extract against the schemas; exit 0 only when it is valid."""
+        from datashare.extract import validate as run_validation
+
+        with user_errors():
+            result = run_validation(extract_dir, school_year=school_year)
+        render_report(result)
+        if report is not None:
+            result.write_json(report)
+            console.print(f"Report written to {escape(str(report))}")
+        raise typer.Exit(0 if result.valid else 1)
+
+    @app.command()
+    def synth(
+        out_dir: Annotated[Path, typer.Argument(help="Folder to write the synthetic extract into.")],
+        students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 2000,
+        schools: Annotated[int, typer.Option(min=1, help="Number of schools.")] = 8,
+        partners: Annotated[int, typer.Option(min=1, help="Number of partner organizations.")] = 4,
+        seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 7,
+        school_year: Annotated[str, typer.Option(help="School year, e.g. 2025-2026.")] = "2025-2026",
+        format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    ) -> None:
+        """Write a synthetic district (every extract table) for demos, tests and benchmarks."""
+        from datashare.synth import synthesize
+
+        if format not in ("csv", "parquet"):
+            raise typer.BadParameter("expected csv or parquet", param_hint="--format")
+        with user_errors():
+            summary = synthesize(
+                out_dir, students=students, schools=schools, partners=partners, seed=seed,
+                school_year=school_year, format=format,  # type: ignore[arg-type]
+                progress=lambda message: console.print(f"[dim]{escape(message)}[/]"),
+            )
+        console.print(f"Synthetic district written to {escape(str(out_dir))}")
+        console.print(escape(str(summary)))

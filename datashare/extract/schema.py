@@ -1,0 +1,305 @@
+"""The canonical extract schemas: plain data read from ``schemas/*.yaml``.
+
+A :class:`TableSchema` knows nothing of a dataframe library; :func:`pandera_schema`
+compiles one into a pandera ``DataFrameSchema`` for the polars backend, shaped by the
+dtypes the file actually holds (a CSV gives text to parse; a Parquet file may already hold
+dates and numbers). Keeping the two apart lets the schemas be reviewed as data and the
+engine be swapped without touching them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pandera.polars as pa
+from pandera.api.polars.types import PolarsData
+from ruamel.yaml import YAML
+
+from datashare._resources import schemas_dir
+from datashare.errors import ExtractError
+
+ColumnType = Literal["id", "text", "date", "bool", "integer", "number", "enum", "school_year"]
+
+TABLES: tuple[str, ...] = (
+    "schools",
+    "students",
+    "enrollments",
+    "attendance",
+    "discipline",
+    "grades",
+    "service_contacts",
+    "consents",
+)
+"""Every table of the extract, in the order reports list them."""
+
+DTYPES: Mapping[str, pl.DataType] = {
+    "id": pl.String(),
+    "text": pl.String(),
+    "enum": pl.String(),
+    "school_year": pl.String(),
+    "date": pl.Date(),
+    "bool": pl.Boolean(),
+    "integer": pl.Int64(),
+    "number": pl.Float64(),
+}
+"""The polars dtype of each schema type in the typed extract."""
+
+DATE_FORMAT = "%Y-%m-%d"
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_TRUE = ("true", "1")
+_FALSE = ("false", "0")
+_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a table: its type and the rules its cells follow."""
+
+    name: str
+    type: ColumnType
+    required: bool = True
+    nullable: bool = False
+    values: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    identifier: str | None = None
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return DTYPES[self.type]
+
+    def expected(self) -> str:
+        """What a valid cell looks like, in words for a report."""
+        match self.type:
+            case "date":
+                return "an ISO date YYYY-MM-DD"
+            case "bool":
+                return "true/false or 1/0"
+            case "enum":
+                return "one of " + ", ".join(self.values)
+            case "school_year":
+                return "a school year like 2025-2026"
+            case "integer":
+                return "a whole number" + self._range()
+            case "number":
+                return "a number" + self._range()
+            case _:
+                return "text"
+
+    def _range(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f" from {self.min:g} to {self.max:g}"
+        if self.min is not None:
+            return f" >= {self.min:g}"
+        return ""
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """One table of the extract: its columns in order and its key."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[ColumnSpec, ...]
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def polars_schema(self) -> pl.Schema:
+        """The typed schema of this table in an :class:`~datashare.extract.read.Extract`."""
+        return pl.Schema({c.name: c.dtype for c in self.columns})
+
+
+def _parse_table(path: Path) -> TableSchema:
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    try:
+        columns = []
+        for name, spec in data["columns"].items():
+            spec = dict(spec)
+            required = bool(spec.pop("required", True))
+            columns.append(
+                ColumnSpec(
+                    name=name,
+                    type=spec.pop("type"),
+                    required=required,
+                    nullable=bool(spec.pop("nullable", not required)),
+                    values=tuple(str(v) for v in spec.pop("values", ())),
+                    min=spec.pop("min", None),
+                    max=spec.pop("max", None),
+                    identifier=spec.pop("identifier", None),
+                )
+            )
+            if spec:
+                raise KeyError(f"unknown keys {sorted(spec)} in column {name}")
+            if columns[-1].type not in DTYPES:
+                raise KeyError(f"unknown type {columns[-1].type!r} in column {name}")
+        return TableSchema(name=data["table"], key=tuple(data.get("key") or ()), columns=tuple(columns))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ExtractError(f"schema file {path} is malformed: {exc}") from exc
+
+
+@functools.cache
+def load_schemas(folder: Path | None = None) -> Mapping[str, TableSchema]:
+    """Every table schema, by table name, from the shipped ``schemas/`` folder."""
+    folder = folder or schemas_dir()
+    schemas = {}
+    for table in TABLES:
+        path = folder / f"{table}.yaml"
+        if not path.is_file():
+            raise ExtractError(f"schema file {path} is missing; reinstall datashare")
+        schemas[table] = _parse_table(path)
+    return schemas
+
+
+def direct_identifiers() -> frozenset[str]:
+    """Columns marked ``identifier: direct`` in any table: never released, never printed."""
+    return frozenset(
+        c.name for s in load_schemas().values() for c in s.columns if c.identifier == "direct"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Compiling to pandera.  A check returns, for each row, whether the cell is valid; nulls
+# are left to the column's ``nullable`` rule.  Each check's name is the finding code.
+
+
+def _text_check(code: str, expr_of: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
+    def check(data: PolarsData) -> pl.LazyFrame:
+        col = pl.col(data.key)
+        return data.lazyframe.select(col.is_null() | expr_of(col))
+
+    return pa.Check(check, name=code)
+
+
+def _parses_as_date(col: pl.Expr) -> pl.Expr:
+    return col.str.contains(_ISO_DATE) & col.str.to_date(DATE_FORMAT, strict=False).is_not_null()
+
+
+def _parses_as_bool(col: pl.Expr) -> pl.Expr:
+    return col.str.to_lowercase().is_in(_TRUE + _FALSE)
+
+
+def _parses_as_number(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    return col.str.strip_chars().cast(dtype, strict=False).is_not_null()
+
+
+def _school_year_ok(col: pl.Expr) -> pl.Expr:
+    parts = col.str.extract_groups(_SCHOOL_YEAR.pattern)
+    first = parts.struct.field("1").cast(pl.Int32, strict=False)
+    second = parts.struct.field("2").cast(pl.Int32, strict=False)
+    return (second == first + 1).fill_null(False)
+
+
+def _range_check(spec: ColumnSpec, as_text: bool) -> pa.Check:
+    def in_range(col: pl.Expr) -> pl.Expr:
+        value = col.str.strip_chars().cast(pl.Float64, strict=False) if as_text else col.cast(pl.Float64)
+        ok = pl.lit(True)
+        if spec.min is not None:
+            ok = ok & (value >= spec.min)
+        if spec.max is not None:
+            ok = ok & (value <= spec.max)
+        # A cell that does not parse is reported once, as invalid_number, not again here.
+        return value.is_null() | ok
+
+    return _text_check("out_of_range", in_range)
+
+
+def _checks(spec: ColumnSpec, source: pl.DataType) -> list[pa.Check]:
+    as_text = source == pl.String
+    checks: list[pa.Check] = []
+    if spec.type == "date" and as_text:
+        checks.append(_text_check("invalid_date", _parses_as_date))
+    elif spec.type == "bool" and as_text:
+        checks.append(_text_check("invalid_bool", _parses_as_bool))
+    elif spec.type in ("integer", "number") and as_text:
+        checks.append(_text_check("invalid_number", lambda c: _parses_as_number(c, spec.dtype)))
+    elif spec.type == "enum":
+        checks.append(_text_check("invalid_value", lambda c: c.is_in(spec.values)))
+    elif spec.type == "school_year":
+        checks.append(_text_check("invalid_school_year", _school_year_ok))
+    elif spec.type == "id":
+        checks.append(_text_check("empty_id", lambda c: c.str.strip_chars().str.len_chars() > 0))
+    if spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
+        checks.append(_range_check(spec, as_text))
+    return checks
+
+
+def accepted_source_dtypes(spec: ColumnSpec) -> tuple[type[pl.DataType], ...]:
+    """The dtypes a file may hold for a column: text always, or the canonical type."""
+    match spec.type:
+        case "date":
+            return (pl.String, pl.Date)
+        case "bool":
+            return (pl.String, pl.Boolean)
+        case "integer":
+            return (pl.String, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+        case "number":
+            return (
+                pl.String, pl.Float32, pl.Float64, pl.Int8, pl.Int16, pl.Int32, pl.Int64,
+                pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Decimal,
+            )
+        case _:
+            return (pl.String,)
+
+
+@dataclass(frozen=True)
+class SchoolYear:
+    """A school year such as ``2025-2026``: July 1 of the first year to June 30 of the next."""
+
+    label: str
+    start: dt.date
+    end: dt.date
+
+    @classmethod
+    def parse(cls, label: str) -> SchoolYear:
+        match = _SCHOOL_YEAR.match(label)
+        if not match or int(match[2]) != int(match[1]) + 1:
+            raise ExtractError(f"school year {label!r} is not of the form 2025-2026 (two consecutive years)")
+        return cls(label, dt.date(int(match[1]), 7, 1), dt.date(int(match[2]), 6, 30))
+
+
+def pandera_schema(
+    table: TableSchema, source: Mapping[str, pl.DataType], checks: list[pa.Check] | None = None
+) -> pa.DataFrameSchema:
+    """Compile a table schema for a file whose columns hold the dtypes in ``source``.
+
+    Only columns present in the file with an accepted dtype are compiled; a missing column
+    or a wrong dtype is reported by the reader before pandera runs.
+    """
+    columns = {}
+    for spec in table.columns:
+        dtype = source.get(spec.name)
+        if dtype is None:
+            continue
+        columns[spec.name] = pa.Column(
+            dtype,
+            checks=_checks(spec, dtype),
+            nullable=spec.nullable,
+            coerce=False,
+            required=False,
+        )
+    key = [k for k in table.key if k in columns]
+    return pa.DataFrameSchema(
+        columns,
+        checks=checks,
+        name=table.name,
+        strict=False,
+        unique=key if len(key) == len(table.key) and key else None,
+    )
+
+

@@ -1,0 +1,436 @@
+"""Validate the extract: every rule of every table and across tables, in one run.
+
+Per-table rules (types, enumerations, ranges, required cells, keys) are pandera schemas on
+the polars backend, with data-level validation switched on so that a ``LazyFrame`` is
+checked cell by cell and not only by its schema. Cross-table rules (unknown ids, dates
+outside the school year, attendance outside an enrollment) are polars joins; all of
+attendance's cross-table rules are answered by one scan. Findings carry row numbers and
+counts, never cell values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+from pandera.config import ValidationDepth, config_context
+
+from datashare.errors import ExtractError, ExtractInvalid
+from datashare.extract.read import ROW, Extract, TableFile, locate, scan_raw, typed
+from datashare.extract.report import MAX_EXAMPLE_ROWS, Finding, TableInfo, ValidationReport, sort_findings
+from datashare.extract.schema import (
+    TABLES,
+    SchoolYear,
+    TableSchema,
+    accepted_source_dtypes,
+    load_schemas,
+    pandera_schema,
+)
+
+_PANDERA_CODES = {
+    "not_nullable": "missing_value",
+    "multiple_fields_uniqueness": "duplicate_key",
+    "field_uniqueness": "duplicate_key",
+}
+
+
+def _finding(
+    code: str, table: str, file: TableFile | None, message: str, *,
+    column: str | None = None, count: int = 1, rows: tuple[int, ...] = (), severity: str = "error",
+) -> Finding:
+    return Finding(
+        code=code, severity=severity, table=table, column=column, count=count,  # type: ignore[arg-type]
+        rows=rows, message=message, file=str(file.path) if file else None,
+    )
+
+
+class _TableRead:
+    """One table's file, its dtypes, and the findings that stop it being read further."""
+
+    def __init__(self, folder: Path, schema: TableSchema) -> None:
+        self.schema = schema
+        self.file: TableFile | None = None
+        self.source: dict[str, pl.DataType] = {}
+        self.findings: list[Finding] = []
+        self.readable = False
+        self.rows: int | None = None
+        self._open(folder)
+
+    def _open(self, folder: Path) -> None:
+        table = self.schema.name
+        files = locate(folder, table)
+        if not files:
+            self.findings.append(_finding(
+                "missing_table", table, None,
+                f"table {table} is missing: expected {table}.csv or {table}.parquet in {folder}",
+            ))
+            return
+        if len(files) > 1:
+            self.findings.append(_finding(
+                "both_formats", table, files[0],
+                f"table {table} is present as both {table}.csv and {table}.parquet; it must be one file",
+            ))
+            return
+        self.file = file = files[0]
+        if file.path.stat().st_size == 0:
+            self.findings.append(_finding(
+                "empty_file", table, file,
+                f"{file.path.name} is empty (zero bytes); a table with no rows still needs a header",
+            ))
+            return
+        try:
+            self.source = dict(scan_raw(file).collect_schema())
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            self.findings.append(_unreadable(table, file, exc))
+            return
+        self._check_columns()
+
+    def _check_columns(self) -> None:
+        table, file = self.schema.name, self.file
+        assert file is not None
+        ok = True
+        for spec in self.schema.columns:
+            dtype = self.source.get(spec.name)
+            if dtype is None:
+                if spec.required:
+                    ok = False
+                    self.findings.append(_finding(
+                        "missing_column", table, file,
+                        f"{file.path.name} has no column {spec.name} ({spec.expected()})",
+                        column=spec.name,
+                    ))
+            elif not isinstance(dtype, accepted_source_dtypes(spec)):
+                ok = False
+                self.findings.append(_finding(
+                    "wrong_dtype", table, file,
+                    f"{file.path.name} stores {spec.name} as {dtype}; expected text or {spec.dtype}",
+                    column=spec.name,
+                ))
+        for name in self.source:
+            if name not in self.schema.names:
+                self.findings.append(_finding(
+                    "ignored_column", table, file,
+                    f"{file.path.name} has a column {name} that is not in the schema; it is ignored",
+                    column=name, severity="info",
+                ))
+        self.readable = ok
+
+    def raw(self) -> pl.LazyFrame:
+        assert self.file is not None
+        return scan_raw(self.file)
+
+    def typed(self) -> pl.LazyFrame:
+        """Typed columns plus the report row number (for cross-table findings).
+
+        Repeated header lines are dropped here (they are reported once, as such)."""
+        assert self.file is not None
+        raw = self.raw().with_row_index(ROW, offset=self.file.first_row)
+        text = [c for c in self.schema.names if self.source.get(c) == pl.String]
+        if self.file.format == "csv" and text:
+            raw = raw.filter(~pl.all_horizontal([pl.col(c).eq_missing(pl.lit(c)) for c in text]))
+        return typed(raw, self.schema, self.source, keep=(ROW,))
+
+
+def _unreadable(table: str, file: TableFile, exc: Exception) -> Finding:
+    # The parser's own message can quote a line of the file (a name, a birth date): keep only
+    # its first words, which name the kind of problem, never the line.
+    kind = type(exc).__name__
+    return _finding(
+        "unreadable_file", table, file,
+        f"{file.path.name} could not be read as {file.format.upper()} ({kind}): expected UTF-8 "
+        "CSV with a header row and the same number of fields on every line",
+    )
+
+
+def _repeated_header_check(columns: list[str]) -> pa.Check:
+    def check(data: object) -> pl.LazyFrame:
+        return data.lazyframe.select(  # type: ignore[attr-defined]
+            ~pl.all_horizontal([pl.col(c).eq_missing(pl.lit(c)) for c in columns]).alias("ok")
+        )
+
+    return pa.Check(check, name="repeated_header")
+
+
+def _pandera_findings(read: _TableRead) -> list[Finding]:
+    """Every per-table rule of one table, by pandera with data-level validation on."""
+    table, file = read.schema.name, read.file
+    assert file is not None
+    text_columns = [c for c in read.schema.names if read.source.get(c) == pl.String]
+    header_check = [_repeated_header_check(text_columns)] if file.format == "csv" and text_columns else None
+    schema = pandera_schema(read.schema, read.source, header_check)
+    try:
+        with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+            schema.validate(read.raw(), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    except pa.errors.SchemaError as exc:  # pragma: no cover - lazy=True collects them all
+        cases = exc.failure_cases
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        return [_unreadable(table, file, exc)]
+    else:
+        return []
+    if cases is None or cases.is_empty():
+        return []
+    cases = cases.select(
+        pl.col("column"),
+        pl.col("check").str.replace(r"\(.*$", ""),
+        (pl.col("index").cast(pl.Int64) + file.first_row).alias("row"),
+    )
+    header_rows = set(cases.filter(pl.col("check") == "repeated_header")["row"].to_list())
+    if header_rows:
+        cases = cases.filter((pl.col("check") == "repeated_header") | ~pl.col("row").is_in(list(header_rows)))
+    grouped = (
+        cases.group_by("column", "check", maintain_order=True)
+        .agg(pl.col("row").unique().sort().alias("rows"))
+        .sort("check", "column", nulls_last=True)
+    )
+    findings = []
+    for column, check, rows in grouped.iter_rows():
+        code = _PANDERA_CODES.get(check, check)
+        findings.append(_finding(
+            code, table, file, _message(code, read.schema, column, file),
+            column=column if code not in ("duplicate_key", "repeated_header") else _key_label(read.schema, code),
+            count=len(rows), rows=tuple(rows[:MAX_EXAMPLE_ROWS]),
+        ))
+    return findings
+
+
+def _key_label(schema: TableSchema, code: str) -> str | None:
+    return "+".join(schema.key) if code == "duplicate_key" else None
+
+
+def _message(code: str, schema: TableSchema, column: str | None, file: TableFile) -> str:
+    where = f"{file.path.name}"
+    if code == "duplicate_key":
+        return f"{where}: rows repeat the key ({', '.join(schema.key)}), which must be unique"
+    if code == "repeated_header":
+        return f"{where}: lines repeat the header in the middle of the file"
+    spec = schema.column(column) if column in schema.names else None
+    expected = spec.expected() if spec else "a valid value"
+    if code == "missing_value":
+        return f"{where}: column {column} is required but has empty cells"
+    return f"{where}: column {column} has cells that are not {expected}"
+
+
+# ---------------------------------------------------------------------------------------
+# Cross-table rules
+
+
+def _flag_findings(
+    lf: pl.LazyFrame, flags: Mapping[str, tuple[str, str, pl.Expr]], table: str, file: TableFile
+) -> list[Finding]:
+    """Count and sample rows for several row-level flags in one query over ``lf``.
+
+    ``flags`` maps a finding key to (code, column, boolean expression); nulls count as False.
+    """
+    exprs = []
+    for key, (_, _, flag) in flags.items():
+        flag = flag.fill_null(False)
+        exprs.append(flag.sum().alias(f"{key}__n"))
+        exprs.append(pl.col(ROW).filter(flag).head(MAX_EXAMPLE_ROWS).implode().alias(f"{key}__rows"))
+    if not exprs:
+        return []
+    result = lf.select(exprs).collect(engine="streaming").row(0, named=True)
+    findings = []
+    for key, (code, column, _) in flags.items():
+        count = result[f"{key}__n"] or 0
+        if count:
+            findings.append(_finding(
+                code, table, file, _cross_message(code, table, column, file),
+                column=column, count=int(count), rows=tuple(sorted(result[f"{key}__rows"])),
+            ))
+    return findings
+
+
+def _cross_message(code: str, table: str, column: str, file: TableFile) -> str:
+    name = file.path.name
+    return {
+        "unknown_student": f"{name}: {column} not found in students",
+        "unknown_school": f"{name}: {column} not found in schools",
+        "outside_school_year": f"{name}: {column} falls outside the school year",
+        "outside_enrollment": f"{name}: attendance days outside every enrollment of the student at that school",
+        "exit_before_entry": f"{name}: exit_date is before entry_date",
+        "revoked_before_granted": f"{name}: revoked_on is before granted_on",
+        "wrong_school_year": f"{name}: {column} differs from the extract's school year",
+    }[code]
+
+
+def _enrollment_intervals(enrollments: pl.LazyFrame) -> tuple[pl.DataFrame, int]:
+    """Per (student, school): the enrollment intervals as columns entry_k/exit_k (small)."""
+    grouped = (
+        enrollments.filter(pl.col("entry_date").is_not_null())
+        .group_by("student_id", "school_id")
+        .agg(pl.col("entry_date", "exit_date").sort_by("entry_date"))
+        .collect()
+    )
+    width = int(grouped["entry_date"].list.len().max() or 0)
+    intervals = grouped.select(
+        "student_id",
+        "school_id",
+        pl.lit(True).alias("__enrolled"),
+        *[pl.col("entry_date").list.get(k, null_on_oob=True).alias(f"__entry{k}") for k in range(width)],
+        *[pl.col("exit_date").list.get(k, null_on_oob=True).alias(f"__exit{k}") for k in range(width)],
+    )
+    return intervals, width
+
+
+def _inside_enrollment(date: str, width: int) -> pl.Expr:
+    day = pl.col(date)
+    inside = [
+        (day >= pl.col(f"__entry{k}")) & (pl.col(f"__exit{k}").is_null() | (day <= pl.col(f"__exit{k}")))
+        for k in range(width)
+    ]
+    return pl.any_horizontal([i.fill_null(False) for i in inside]) if inside else pl.lit(False)
+
+
+def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[Finding]]:
+    """The extract's school year: the most common ``school_year`` of enrollments."""
+    read = reads["enrollments"]
+    if not read.readable:
+        return None, []
+    counts = (
+        read.typed().group_by("school_year").len().sort("len", "school_year", descending=[True, False])
+        .collect()
+    )
+    counts = counts.filter(pl.col("school_year").str.contains(r"^\d{4}-\d{4}$"))
+    if counts.is_empty():
+        return None, [_finding(
+            "no_school_year", "enrollments", read.file,
+            "enrollments has no valid school_year, so the school year of the extract is unknown",
+            column="school_year",
+        )]
+    return str(counts["school_year"][0]), []
+
+
+def _cross_findings(reads: Mapping[str, _TableRead], year: SchoolYear) -> list[Finding]:
+    typed = {name: r.typed() for name, r in reads.items() if r.readable}
+    findings: list[Finding] = []
+    students = typed["students"].select("student_id", pl.lit(True).alias("__known_student")).unique("student_id") if "students" in typed else None
+    schools = typed["schools"].select("school_id", pl.lit(True).alias("__known_school")).unique("school_id") if "schools" in typed else None
+
+    def known(lf: pl.LazyFrame, flags: dict, school_optional: bool = False) -> pl.LazyFrame:
+        if students is not None:
+            lf = lf.join(students, on="student_id", how="left")
+            flags["student"] = ("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null())
+        if schools is not None and "school_id" in lf.collect_schema():
+            lf = lf.join(schools, on="school_id", how="left")
+            flags["school"] = ("unknown_school", "school_id", pl.col("__known_school").is_null() & pl.col("school_id").is_not_null())
+        return lf
+
+    def outside(column: str) -> pl.Expr:
+        return (pl.col(column) < year.start) | (pl.col(column) > year.end)
+
+    for name in ("enrollments", "attendance", "discipline", "grades", "service_contacts", "consents"):
+        if name not in typed:
+            continue
+        lf, flags = typed[name], {}
+        lf = known(lf, flags)
+        match name:
+            case "enrollments":
+                flags["year"] = ("wrong_school_year", "school_year", pl.col("school_year") != year.label)
+                flags["exit"] = ("exit_before_entry", "exit_date", pl.col("exit_date") < pl.col("entry_date"))
+            case "attendance":
+                flags["year"] = ("outside_school_year", "date", outside("date"))
+                if "enrollments" in typed:
+                    intervals, width = _enrollment_intervals(typed["enrollments"])
+                    lf = lf.join(intervals.lazy(), on=["student_id", "school_id"], how="left")
+                    flags["enrolled"] = (
+                        "outside_enrollment", "date",
+                        pl.col("date").is_not_null() & ~_inside_enrollment("date", width),
+                    )
+            case "discipline":
+                flags["year"] = ("outside_school_year", "incident_date", outside("incident_date"))
+            case "grades":
+                flags["year"] = ("wrong_school_year", "school_year", pl.col("school_year") != year.label)
+            case "consents":
+                flags["revoked"] = ("revoked_before_granted", "revoked_on", pl.col("revoked_on") < pl.col("granted_on"))
+        file = reads[name].file
+        assert file is not None
+        findings += _flag_findings(lf, flags, name, file)
+    return findings
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _reads(folder: Path) -> dict[str, _TableRead]:
+    if not folder.is_dir():
+        raise ExtractError(f"extract folder {folder} does not exist or is not a folder")
+    schemas = load_schemas()
+    return {name: _TableRead(folder, schemas[name]) for name in TABLES}
+
+
+def validate(folder: str | Path, *, school_year: str | None = None) -> ValidationReport:
+    """Check every table of the extract in ``folder`` and return every finding at once.
+
+    ``school_year`` (``2025-2026``) fixes the year; by default it is the most common
+    ``school_year`` of enrollments. Raises :class:`ExtractError` only when the folder itself
+    is missing; everything wrong inside it is a finding.
+    """
+    report, _ = _validate(Path(folder), school_year)
+    return report
+
+
+def _validate(folder: Path, school_year: str | None) -> tuple[ValidationReport, dict[str, _TableRead]]:
+    reads = _reads(folder)
+    findings: list[Finding] = []
+    for read in reads.values():
+        findings += read.findings
+        if read.readable:
+            table_findings = _pandera_findings(read)
+            if any(f.code == "unreadable_file" for f in table_findings):
+                read.readable = False
+            findings += table_findings
+    year_findings: list[Finding] = []
+    if school_year is None:
+        school_year, year_findings = _school_year_of(reads)
+    findings += year_findings
+    year = SchoolYear.parse(school_year) if school_year else None
+    if year is not None:
+        findings += _cross_findings(reads, year)
+    tables = tuple(
+        TableInfo(
+            table=name,
+            file=str(r.file.path) if r.file else None,
+            format=r.file.format if r.file else None,
+            rows=_row_count(r) if r.readable else None,
+        )
+        for name, r in reads.items()
+    )
+    report = ValidationReport(
+        folder=str(folder),
+        school_year=year.label if year else None,
+        tables=tables,
+        findings=sort_findings(findings, TABLES),
+    )
+    return report, reads
+
+
+def _row_count(read: _TableRead) -> int | None:
+    try:
+        return int(read.raw().select(pl.len()).collect().item())
+    except pl.exceptions.PolarsError:
+        return None
+
+
+def load_extract(folder: str | Path, *, school_year: str | None = None) -> Extract:
+    """Validate the extract and return its typed tables; raise :class:`ExtractInvalid` if not valid."""
+    folder = Path(folder)
+    report, reads = _validate(folder, school_year)
+    if not report.valid or report.school_year is None:
+        errors = report.errors
+        first = errors[0].message if errors else "the school year is unknown"
+        raise ExtractInvalid(
+            f"extract {folder} is not valid: {len(errors)} finding(s); first: {first}. "
+            f"Run `datashare validate {folder}` for the full report.",
+            report,
+        )
+    return Extract(
+        folder=folder,
+        tables={name: typed(r.raw(), r.schema, r.source) for name, r in reads.items()},
+        files={name: r.file.path for name, r in reads.items() if r.file},
+        school_year=SchoolYear.parse(report.school_year),
+        report=report,
+    )

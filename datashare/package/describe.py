@@ -1,0 +1,309 @@
+"""What a partner reads first: ``data/README.md`` and ``data/datapackage.json``.
+
+Both are written from the agreement and the tables actually written, so they describe
+exactly what is in the package. Column meanings come from one catalogue below; a field the
+catalogue does not know is still listed, with the agreement as its source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from datashare.agreement.model import Agreement
+
+AGGREGATE_COLUMNS: tuple[str, ...] = (
+    "school_id",
+    "school_name",
+    "metric",
+    "served_n",
+    "served_value",
+    "served_display",
+    "comparison_n",
+    "comparison_value",
+    "comparison_display",
+    "difference",
+    "suppressed",
+    "note",
+)
+"""The columns of ``aggregate_comparison`` (CONTRACT section 5), in file order."""
+
+_AGGREGATE: dict[str, str] = {
+    "school_id": "The school, or ALL for the schools of the agreement together.",
+    "school_name": "The school's name (All schools on the ALL rows).",
+    "metric": "Which figure the row holds (see Metrics below).",
+    "served_n": "Number of distinct students served by the partner behind the figure; "
+    "empty when suppressed.",
+    "served_value": "The figure for served students; empty when suppressed or coded.",
+    "served_display": "The served figure as it may be quoted: the value, a coded range such "
+    "as <=5%, or suppressed.",
+    "comparison_n": "Number of distinct other students enrolled at the school behind the "
+    "figure; empty when suppressed.",
+    "comparison_value": "The figure for the comparison group; empty when suppressed or coded.",
+    "comparison_display": "The comparison figure as it may be quoted.",
+    "difference": "served_value minus comparison_value; empty whenever either side is withheld.",
+    "suppressed": "true when a figure of the row is withheld to protect small groups.",
+    "note": "Why a figure is withheld or coded (reason code and explanation).",
+}
+
+_INDIVIDUAL: dict[str, dict[str, str]] = {
+    "students": {
+        "grade_level": "Grade level (PK, KG, 01 to 12).",
+        "gender": "Gender as recorded by the district.",
+        "race_ethnicity": "Race/ethnicity as recorded by the district.",
+        "english_learner": "true when the student is an English learner.",
+        "special_education": "true when the student receives special education services.",
+        "economically_disadvantaged": "true when the student is economically disadvantaged.",
+    },
+    "attendance": {
+        "days_enrolled": "School days the student was in membership at the school.",
+        "days_present": "Days present (tardy and early departure count as present).",
+        "days_absent": "Days absent, excused or unexcused.",
+        "days_excused": "Days of excused absence.",
+        "days_unexcused": "Days of unexcused absence.",
+        "attendance_rate": "Days present divided by days enrolled (0 to 1).",
+        "chronically_absent": "true when absent on at least 10% of at least 10 enrolled days.",
+    },
+    "discipline": {
+        "incident_date": "Date of the incident.",
+        "behavior": "The behaviour recorded.",
+        "action": "The action taken (none, referral, detention, suspension, ...).",
+        "days_removed": "Days the student was removed from class or school.",
+    },
+    "grades": {
+        "school_year": "School year of the grade.",
+        "term": "Grading term.",
+        "course_id": "The district's course code.",
+        "subject": "Subject area of the course.",
+        "letter_grade": "Letter grade.",
+        "grade_points": "Grade points (0 to 5).",
+        "credits_attempted": "Credits attempted.",
+        "credits_earned": "Credits earned.",
+    },
+}
+
+_COMMON: dict[str, str] = {
+    "student_key": "The student's pseudonym for this partner: stable across releases to "
+    "this partner, different for every other partner, not reversible without the district's "
+    "secret.",
+    "school_id": "The school where the student is enrolled.",
+}
+
+_TABLE_TITLES: dict[str, str] = {
+    "aggregate_comparison": "Served students compared with the other students of each school",
+    "students": "Consented students: demographic fields named in the agreement",
+    "attendance": "Consented students: attendance for the school year, per school",
+    "discipline": "Consented students: discipline incidents",
+    "grades": "Consented students: course grades",
+}
+
+_PRIMARY_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "aggregate_comparison": (("school_id", "metric"),),
+    "students": (("student_key",), ("student_key", "school_id")),
+    "attendance": (("student_key", "school_id"),),
+    "grades": (("student_key", "school_id", "school_year", "term", "course_id"),),
+}
+
+_TABLE_SCHEMA_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "string",
+    pl.Boolean: "boolean",
+    pl.Date: "date",
+    pl.Datetime: "datetime",
+    pl.Float32: "number",
+    pl.Float64: "number",
+}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file written under ``data/``: its path inside ``data/``, table stem and digest."""
+
+    path: str
+    table: str
+    format: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def describe_column(table: str, column: str) -> str:
+    """A plain-words description of one column of an outgoing table."""
+    if table == "aggregate_comparison" and column in _AGGREGATE:
+        return _AGGREGATE[column]
+    if column in _COMMON:
+        return _COMMON[column]
+    known = _INDIVIDUAL.get(table, {}).get(column)
+    return known or f"The field {column} of {table}, released as named in the agreement."
+
+
+def table_schema(table: str, df: pl.DataFrame) -> dict[str, object]:
+    """A Frictionless Table Schema for one table; ``primaryKey`` only when the data bears it out."""
+    fields = [
+        {
+            "name": name,
+            "type": _field_type(dtype),
+            "description": describe_column(table, name),
+        }
+        for name, dtype in df.schema.items()
+    ]
+    schema: dict[str, object] = {"fields": fields, "missingValues": [""]}
+    for key in _PRIMARY_KEYS.get(table, ()):
+        if set(key) <= set(df.columns) and _is_key(df, key):
+            schema["primaryKey"] = list(key)
+            break
+    return schema
+
+
+def _field_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "integer"
+    return _TABLE_SCHEMA_TYPES.get(type(dtype), "any")
+
+
+def _is_key(df: pl.DataFrame, key: Sequence[str]) -> bool:
+    cols = list(key)
+    no_nulls = df.select(pl.any_horizontal(pl.col(cols).is_null()).any()).item() is not True
+    return no_nulls and not df.select(pl.struct(cols).is_duplicated().any()).item()
+
+
+def datapackage(
+    agreement: Agreement, tables: Mapping[str, pl.DataFrame], files: Sequence[FileEntry]
+) -> str:
+    """The Frictionless Data Package descriptor (JSON text, sorted keys) for ``files``."""
+    resources = []
+    for entry in files:
+        fmt = entry.format
+        resources.append(
+            {
+                "name": entry.path.removesuffix("." + fmt).replace("/", "-").replace("_", "-"),
+                "path": entry.path,
+                "title": _TABLE_TITLES.get(entry.table, entry.table),
+                "format": fmt,
+                "mediatype": "text/csv" if fmt == "csv" else "application/vnd.apache.parquet",
+                "encoding": "utf-8" if fmt == "csv" else None,
+                "hash": "sha256:" + entry.sha256,
+                "bytes": entry.bytes,
+                "schema": table_schema(entry.table, tables[entry.table]),
+            }
+        )
+    for resource in resources:
+        if resource["encoding"] is None:
+            del resource["encoding"]
+    descriptor = {
+        "profile": "data-package",
+        "name": agreement.id,
+        "title": agreement.title or agreement.id,
+        "version": str(agreement.version),
+        "description": agreement.purpose,
+        "contributors": [
+            {"title": agreement.district.name if agreement.district else "", "role": "publisher"}
+        ],
+        "resources": resources,
+    }
+    return json.dumps(descriptor, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def readme(
+    agreement: Agreement, tables: Mapping[str, pl.DataFrame], files: Sequence[FileEntry], *, as_of: str
+) -> str:
+    """``data/README.md``: every file and column in plain words, and the agreement's terms."""
+    a = agreement
+    district = a.district.name if a.district else "the district"
+    partner = a.partner.name if a.partner else "the partner"
+    lines = [
+        f"# {a.title or a.id}",
+        "",
+        f"Data released by **{district}** to **{partner}** under agreement `{a.id}` "
+        f"version {a.version}, as of {as_of}, for the school year {a.school_year}.",
+        "",
+        "## The agreement's terms",
+        "",
+        f"- **Parties:** {district} (`{a.district.id if a.district else ''}`) and "
+        f"{partner} (`{a.partner.id if a.partner else ''}`).",
+        f"- **Purpose:** {a.purpose}",
+    ]
+    if a.legal_basis:
+        lines.append(f"- **Legal basis:** {a.legal_basis}")
+    if a.term:
+        lines.append(f"- **Term:** in force from {a.term.effective} to {a.term.expires}.")
+    if a.retention:
+        lines.append(
+            f"- **Retention:** destroy every copy of this data by {a.retention.destroy_by}."
+        )
+    schools = "every school of the district" if a.schools == "all" else ", ".join(a.schools)
+    lines += [
+        f"- **Schools covered:** {schools}.",
+        f"- **Who counts as served:** a student with at least {a.eligibility.min_contacts} "
+        f"contacts with {partner} during the school year, counted as "
+        + ("distinct contact days." if a.eligibility.count == "distinct_days" else "contact records."),
+    ]
+    if a.aggregate:
+        lines.append(
+            f"- **Disclosure control:** every published figure rests on at least "
+            f"{a.aggregate.min_cell_size} distinct students; smaller groups are suppressed, "
+            "together with any figure from which a suppressed one could be recovered by "
+            "subtraction; shares of students close to 0% or 100% are shown as ranges."
+        )
+    if a.individual:
+        lines.append(
+            "- **Individual records:** only for served students with a valid consent of "
+            f"scope `{a.individual.consent_scope}`"
+            + (
+                " (students 18 or over only through their own consent)."
+                if a.individual.adult_student_consent == "own"
+                else " (a parent's consent also counts for students 18 or over)."
+            )
+        )
+    lines += [
+        "",
+        "## What you may and may not do",
+        "",
+        "- You may use this data only for the purpose above, inside the term of the agreement.",
+        "- Keep it on systems only your authorised staff can reach; do not pass it on to anyone.",
+        "- Do not try to re-identify any student, or link `student_key` to other data to do so.",
+        "- Publish only figures that respect the same minimum group size; never publish "
+        "individual records.",
+    ]
+    if a.retention:
+        lines.append(f"- Destroy every copy by {a.retention.destroy_by} and tell the district.")
+    lines += [
+        "",
+        "## Checking the package",
+        "",
+        "This folder is a BagIt bag: `manifest-sha256.txt` lists the SHA-256 of every file "
+        "here, and `release.json` beside the `data/` folder records the agreement and the row "
+        "count of each file. Run `datashare verify <package>` (with `--public-key` when the "
+        "district gave you its signing key) before using the data.",
+        "",
+        "## Files",
+        "",
+    ]
+    for entry in files:
+        lines.append(f"- `{entry.path}`: {_TABLE_TITLES.get(entry.table, entry.table)}; "
+                     f"{entry.rows} rows ({entry.format}).")
+    lines += ["", "## Columns", ""]
+    for table, df in tables.items():
+        lines += [f"### {table}", "", "| column | type | meaning |", "|---|---|---|"]
+        for name, dtype in df.schema.items():
+            lines.append(f"| `{name}` | {_field_type(dtype)} | {describe_column(table, name)} |")
+        lines.append("")
+    if a.aggregate and "aggregate_comparison" in tables:
+        lines += ["## Metrics", ""]
+        lines += [f"- `{m}`: {_METRICS.get(m, m)}" for m in a.aggregate.metrics]
+        lines.append("")
+    return "\n".join(lines)
+
+
+_METRICS: dict[str, str] = {
+    "attendance_rate": "mean of each student's present days divided by enrolled days.",
+    "chronic_absence_rate": "share of students (with at least 10 enrolled days) absent on "
+    "at least 10% of their enrolled days.",
+    "suspension_rate": "share of students with at least one in-school suspension, "
+    "out-of-school suspension or expulsion.",
+    "incidents_per_student": "mean number of discipline incidents per student.",
+    "mean_gpa": "mean of each student's grade points weighted by credits attempted.",
+    "course_failure_rate": "share of graded students with at least one course at 0 grade points.",
+}

@@ -1,0 +1,193 @@
+"""Per-student, per-school summaries of the school year, derived once for every partner.
+
+Daily attendance is the big table (one row per student per school day: 180 million rows
+for a million students). It is scanned once, lazily, with the streaming engine, into one
+row per student and school; discipline and grades likewise. Every partner's release is
+then made of joins on these small frames, so adding partners adds no pass over the
+extract.
+
+The population of a school is its enrollments that overlap the school year: a student
+enrolled twice at one school counts once there. Every enrolled student gets a summary row
+(zero days, zero incidents, not graded when the other tables hold nothing for them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import polars as pl
+
+PRESENT_STATUSES = ("present", "tardy", "early_departure")
+"""Attendance statuses that count as a present day (CONTRACT section 1)."""
+
+SUSPENSION_ACTIONS = ("in_school_suspension", "out_of_school_suspension", "expulsion")
+"""Discipline actions that count toward ``suspension_rate``."""
+
+CHRONIC_MIN_DAYS = 10
+"""Students with fewer enrolled days have no chronic-absence status."""
+
+SUMMARY_SCHEMA: dict[str, pl.DataType] = {
+    "school_id": pl.String(),
+    "student_id": pl.String(),
+    "days_enrolled": pl.Int64(),
+    "days_present": pl.Int64(),
+    "days_absent": pl.Int64(),
+    "days_excused": pl.Int64(),
+    "days_unexcused": pl.Int64(),
+    "attendance_rate": pl.Float64(),
+    "chronically_absent": pl.Boolean(),
+    "incidents": pl.Int64(),
+    "suspended": pl.Boolean(),
+    "days_removed": pl.Float64(),
+    "grade_points_weighted": pl.Float64(),
+    "credits_attempted": pl.Float64(),
+    "gpa": pl.Float64(),
+    "graded": pl.Boolean(),
+    "failed": pl.Boolean(),
+}
+"""Columns of :attr:`Summaries.student_school`, one row per enrolled student and school."""
+
+
+class SchoolYearLike(Protocol):
+    """The school year's first and last day (both inclusive), e.g. 2025-07-01..2026-06-30."""
+
+    @property
+    def start(self) -> dt.date: ...
+
+    @property
+    def end(self) -> dt.date: ...
+
+
+def school_year_label(school_year: SchoolYearLike) -> str:
+    """The ``YYYY-YYYY`` label of a school year, as written in the extract."""
+    label = getattr(school_year, "label", None)
+    return label if isinstance(label, str) else f"{school_year.start.year}-{school_year.end.year}"
+
+
+@dataclass(frozen=True)
+class Summaries:
+    """What every partner's release is computed from; all small, all collected.
+
+    ``enrolled``: distinct (``school_id``, ``student_id``) enrolled in the school year.
+    ``student_school``: one row per enrolled pair with the columns of :data:`SUMMARY_SCHEMA`.
+    """
+
+    enrolled: pl.DataFrame
+    student_school: pl.DataFrame
+
+
+def _in_year(column: str, school_year: SchoolYearLike) -> pl.Expr:
+    return pl.col(column).is_between(school_year.start, school_year.end, closed="both")
+
+
+def enrolled_pairs(enrollments: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+    """Distinct (school_id, student_id) with an enrollment overlapping the school year."""
+    overlaps = (pl.col("entry_date") <= school_year.end) & (
+        pl.col("exit_date").is_null() | (pl.col("exit_date") >= school_year.start)
+    )
+    return enrollments.filter(overlaps).select("school_id", "student_id").unique()
+
+
+def attendance_summary(attendance: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+    """Day counts per student and school: one streaming pass over daily attendance."""
+    status = pl.col("status")
+    return (
+        attendance.filter(_in_year("date", school_year))
+        .group_by("school_id", "student_id")
+        .agg(
+            days_enrolled=pl.len().cast(pl.Int64),
+            days_present=status.is_in(PRESENT_STATUSES).sum().cast(pl.Int64),
+            days_excused=(status == "excused_absence").sum().cast(pl.Int64),
+            days_unexcused=(status == "unexcused_absence").sum().cast(pl.Int64),
+        )
+    )
+
+
+def discipline_summary(discipline: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+    """Incidents (distinct ids), any suspension, days removed, per student and school."""
+    return (
+        discipline.filter(_in_year("incident_date", school_year))
+        .group_by("school_id", "student_id")
+        .agg(
+            incidents=pl.col("incident_id").n_unique().cast(pl.Int64),
+            suspended=pl.col("action").is_in(SUSPENSION_ACTIONS).any(),
+            days_removed=pl.col("days_removed").sum().cast(pl.Float64),
+        )
+    )
+
+
+def grades_summary(grades: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+    """Credit-weighted grade points, credits, graded and failed flags per student and school."""
+    return (
+        grades.filter(pl.col("school_year") == school_year_label(school_year))
+        .group_by("school_id", "student_id")
+        .agg(
+            grade_points_weighted=(pl.col("grade_points") * pl.col("credits_attempted")).sum(),
+            credits_attempted=pl.col("credits_attempted").sum(),
+            failed=(pl.col("grade_points") == 0).any(),
+        )
+        .with_columns(graded=pl.lit(True))
+    )
+
+
+def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYearLike) -> Summaries:
+    """Summarize the extract once; see :data:`SUMMARY_SCHEMA` for the columns.
+
+    ``tables`` holds typed LazyFrames (``enrollments``, ``attendance``, ``discipline``,
+    ``grades``) as produced by the extract reader.
+    """
+    enrolled_lf = enrolled_pairs(tables["enrollments"], school_year)
+    enrolled, attendance, discipline, grades = pl.collect_all(
+        [
+            enrolled_lf,
+            attendance_summary(tables["attendance"], school_year),
+            discipline_summary(tables["discipline"], school_year),
+            grades_summary(tables["grades"], school_year),
+        ],
+        engine="streaming",
+    )
+    keys = ["school_id", "student_id"]
+    days = ("days_enrolled", "days_present", "days_excused", "days_unexcused")
+    summary = (
+        enrolled.lazy()
+        .join(attendance.lazy(), on=keys, how="left")
+        .join(discipline.lazy(), on=keys, how="left")
+        .join(grades.lazy(), on=keys, how="left")
+        .with_columns(
+            *(pl.col(name).fill_null(0) for name in days),
+            incidents=pl.col("incidents").fill_null(0),
+            suspended=pl.col("suspended").fill_null(False),
+            days_removed=pl.col("days_removed").fill_null(0.0),
+            grade_points_weighted=pl.col("grade_points_weighted").fill_null(0.0),
+            credits_attempted=pl.col("credits_attempted").fill_null(0.0),
+            graded=pl.col("graded").fill_null(False),
+        )
+        .with_columns(student_columns())
+        .select([pl.col(name).cast(dtype) for name, dtype in SUMMARY_SCHEMA.items()])
+        .sort(keys)
+        .collect()
+    )
+    return Summaries(enrolled=enrolled.sort(keys), student_school=summary)
+
+
+def student_columns() -> list[pl.Expr]:
+    """Per-student derived figures from the summed counts (shared with the ``ALL`` pooling).
+
+    ``attendance_rate`` is null without enrolled days; ``chronically_absent`` is null below
+    :data:`CHRONIC_MIN_DAYS` enrolled days and compares exactly (``10 * absent >=
+    enrolled``); ``gpa`` is null without attempted credits; ``failed`` is null when the
+    student has no grades.
+    """
+    enrolled = pl.col("days_enrolled")
+    absent = pl.col("days_excused") + pl.col("days_unexcused")
+    credits = pl.col("credits_attempted")
+    return [
+        absent.alias("days_absent"),
+        pl.when(enrolled > 0).then(pl.col("days_present") / enrolled).alias("attendance_rate"),
+        pl.when(enrolled >= CHRONIC_MIN_DAYS).then(10 * absent >= enrolled).alias("chronically_absent"),
+        pl.when(credits > 0).then(pl.col("grade_points_weighted") / credits).alias("gpa"),
+        pl.when(pl.col("graded")).then(pl.col("failed").fill_null(False)).alias("failed"),
+    ]

@@ -1,0 +1,172 @@
+"""Writing the extract's tables in chunks, so that a large district never sits in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from datashare.errors import SynthOutputExists
+
+TABLES = (
+    "schools",
+    "students",
+    "enrollments",
+    "attendance",
+    "discipline",
+    "grades",
+    "service_contacts",
+    "consents",
+)
+
+_S, _D, _B, _F, _I = pa.string(), pa.date32(), pa.bool_(), pa.float64(), pa.int64()
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "schools": pa.schema([("school_id", _S), ("school_name", _S), ("district_id", _S)]),
+    "students": pa.schema(
+        [
+            ("student_id", _S),
+            ("first_name", _S),
+            ("last_name", _S),
+            ("birth_date", _D),
+            ("grade_level", _S),
+            ("gender", _S),
+            ("race_ethnicity", _S),
+            ("english_learner", _B),
+            ("special_education", _B),
+            ("economically_disadvantaged", _B),
+        ]
+    ),
+    "enrollments": pa.schema(
+        [
+            ("student_id", _S),
+            ("school_id", _S),
+            ("school_year", _S),
+            ("entry_date", _D),
+            ("exit_date", _D),
+            ("grade_level", _S),
+        ]
+    ),
+    "attendance": pa.schema(
+        [("student_id", _S), ("school_id", _S), ("date", _D), ("status", _S)]
+    ),
+    "discipline": pa.schema(
+        [
+            ("incident_id", _S),
+            ("student_id", _S),
+            ("school_id", _S),
+            ("incident_date", _D),
+            ("behavior", _S),
+            ("action", _S),
+            ("days_removed", _F),
+        ]
+    ),
+    "grades": pa.schema(
+        [
+            ("student_id", _S),
+            ("school_id", _S),
+            ("school_year", _S),
+            ("term", _S),
+            ("course_id", _S),
+            ("subject", _S),
+            ("letter_grade", _S),
+            ("grade_points", _F),
+            ("credits_attempted", _F),
+            ("credits_earned", _F),
+        ]
+    ),
+    "service_contacts": pa.schema(
+        [
+            ("partner_id", _S),
+            ("student_id", _S),
+            ("contact_date", _D),
+            ("service_type", _S),
+            ("minutes", _I),
+            ("school_id", _S),
+        ]
+    ),
+    "consents": pa.schema(
+        [
+            ("consent_id", _S),
+            ("student_id", _S),
+            ("partner_id", _S),
+            ("scope", _S),
+            ("granted_on", _D),
+            ("revoked_on", _D),
+            ("signed_by", _S),
+        ]
+    ),
+}
+
+
+def existing_extract_files(out_dir: Path) -> list[str]:
+    """Names of the extract files already in ``out_dir``."""
+    if not out_dir.is_dir():
+        return []
+    names = {f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet")}
+    return sorted(p.name for p in out_dir.iterdir() if p.name in names)
+
+
+class ExtractWriter:
+    """Appends chunks to each table's file; the files take their real names only on close.
+
+    A run that fails half-way leaves no half-written table behind under a name that a
+    validator or a release would read.
+    """
+
+    def __init__(self, out_dir: Path, fmt: str) -> None:
+        clash = existing_extract_files(out_dir)
+        if clash:
+            raise SynthOutputExists(
+                f"{out_dir}: already holds extract files ({', '.join(clash)}); "
+                "choose an empty folder, a district's data is never overwritten"
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.fmt = fmt
+        self.paths = {t: out_dir / f"{t}.{fmt}" for t in TABLES}
+        self._partial = {t: out_dir / f".{t}.{fmt}.partial" for t in TABLES}
+        self._writers: dict[str, Any] = {}
+        self._files: dict[str, Any] = {}
+        self.rows = dict.fromkeys(TABLES, 0)
+
+    def write(self, table: str, columns: dict[str, Any]) -> None:
+        """Append one chunk of ``table`` given as its columns (arrow arrays or numpy)."""
+        data = pa.table(columns, schema=SCHEMAS[table])
+        self._writer(table).write_table(data)
+        self.rows[table] += data.num_rows
+
+    def _writer(self, table: str) -> Any:
+        if table not in self._writers:
+            schema, path = SCHEMAS[table], self._partial[table]
+            if self.fmt == "parquet":
+                self._writers[table] = pq.ParquetWriter(path, schema, compression="zstd")
+            else:
+                handle = path.open("wb")
+                handle.write((",".join(schema.names) + "\n").encode())
+                self._files[table] = handle
+                options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+                self._writers[table] = pacsv.CSVWriter(handle, schema, write_options=options)
+        return self._writers[table]
+
+    def close(self) -> dict[str, Path]:
+        """Finish every file (an empty table keeps its header) and give it its name."""
+        for table in TABLES:
+            self._writer(table).close()
+            if table in self._files:
+                self._files[table].close()
+            self._partial[table].replace(self.paths[table])
+        return dict(self.paths)
+
+    def abort(self) -> None:
+        """Close and remove every partial file."""
+        for table, writer in self._writers.items():
+            try:
+                writer.close()
+            finally:
+                if table in self._files:
+                    self._files[table].close()
+        for path in self._partial.values():
+            path.unlink(missing_ok=True)
