@@ -1,9 +1,71 @@
-"""Commands of the agreement area."""
+"""Commands of the agreement area: ``review`` and ``diff``."""
 
 from __future__ import annotations
 
+import enum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from datashare.agreement import diff as diff_agreements
+from datashare.agreement import load_agreement
+from datashare.agreement import review as render_review
+from datashare.cli._common import console, err_console, user_errors
+
+
+class ReviewFormat(str, enum.Enum):
+    markdown = "markdown"
+    html = "html"
+
+
+def review(
+    agreement: Annotated[Path, typer.Argument(help="The agreement (or template) YAML file.")],
+    format: Annotated[ReviewFormat, typer.Option("--format", help="markdown or html.")] = ReviewFormat.markdown,  # noqa: A002
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Write the review document a compliance reviewer reads before signing.
+
+    Exits 1 when lint finds errors (the document is still written); warnings exit 0.
+    """
+    with user_errors():
+        loaded = load_agreement(agreement)
+        text = render_review(loaded, format=format.value)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {output}", highlight=False)
+    if loaded.errors:
+        err_console.print(f"[bold red]{len(loaded.errors)} lint error(s):[/] this agreement would be refused",
+                          highlight=False)
+        raise typer.Exit(1)
+
+
+def diff(
+    old: Annotated[Path, typer.Argument(help="The signed (old) version.")],
+    new: Annotated[Path, typer.Argument(help="The proposed (new) version.")],
+) -> None:
+    """List every change between two versions of an agreement.
+
+    Exits 1 when a change widens what is released or weakens a protection (re-review).
+    """
+    with user_errors():
+        result = diff_agreements(load_agreement(old), load_agreement(new))
+    if not result.changes:
+        console.print("no changes", highlight=False)
+        return
+    for change in result.changes:
+        mark = "WIDENS " if change.widens else "       "
+        console.print(f"{mark} {change.path}: {change.old!s} -> {change.new!s}  ({change.reason})",
+                      highlight=False, markup=False)
+    if result.widens:
+        console.print(f"{sum(c.widens for c in result.changes)} change(s) widen the release: re-review needed",
+                      highlight=False, markup=False)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+    app.command("review")(review)
+    app.command("diff")(diff)

@@ -28,20 +28,26 @@ def render_report(report: ValidationReport) -> None:
         if not findings:
             console.print(f"[green]ok[/]    {label}")
             continue
-        table = Table(title=label, title_justify="left", show_lines=False, expand=False)
-        for column in ("severity", "code", "column", "rows affected", "example rows", "what to fix"):
-            table.add_column(column, overflow="fold")
+        table = Table(title=label, title_justify="left", expand=True)
+        table.add_column("finding", no_wrap=True)
+        table.add_column("column", overflow="fold")
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("e.g. rows", overflow="fold")
+        table.add_column("what is wrong", overflow="fold", ratio=1)
+        fixes: dict[str, str] = {}
         for f in findings:
-            examples = ", ".join(str(r) for r in f.rows) if f.rows else "-"
             table.add_row(
-                f"[{_SEVERITY_STYLE[f.severity]}]{f.severity}[/]",
-                f.code,
+                f"[{_SEVERITY_STYLE[f.severity]}]{f.code}[/]",
                 f.column or "-",
                 f"{f.count:,}",
-                examples,
-                escape(f"{f.message}. Fix: {f.fix}" if f.fix else f.message),
+                ", ".join(str(r) for r in f.rows) or "-",
+                escape(f.message.split(": ", 1)[-1]),
             )
+            if f.fix and f.severity != "info":
+                fixes[f.code] = f.fix
         console.print(table)
+        for code, fix in fixes.items():
+            console.print(f"  [dim]fix {code}:[/] {escape(fix)}")
     verdict = "[green]valid[/]" if report.valid else f"[bold red]not valid[/]: {len(report.errors)} error finding(s)"
     year = report.school_year or "unknown"
     console.print(f"\nExtract {escape(report.folder)}: school year {year}; {verdict}")

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datashare.synth._calendar import Calendar
 from datashare.synth._population import (
     GRADES,
-    HIGH_SCHOOL_FROM,
     Enrollments,
     Schools,
     Students,
@@ -43,16 +43,15 @@ _ACTION_CUMULATIVE = np.cumsum(
 )
 FIGHT = BEHAVIORS.index("fighting")
 LETTERS = ("F", "D", "C", "B", "A")
-# (course code, subject, credits attempted) by school level
-_COURSES = {
-    "elementary": [("ELA", "English Language Arts", 1.0), ("MATH", "Mathematics", 1.0),
-                   ("SCI", "Science", 1.0), ("SOC", "Social Studies", 1.0)],
-    "middle": [("ELA", "English Language Arts", 1.0), ("MATH", "Mathematics", 1.0),
-               ("SCI", "Science", 1.0), ("SOC", "Social Studies", 1.0), ("ART", "Art", 0.5)],
-    "high": [("ENG", "English", 1.0), ("MATH", "Mathematics", 1.0), ("SCI", "Science", 1.0),
-             ("SOC", "Social Studies", 1.0), ("WL", "World Languages", 1.0),
-             ("PE", "Physical Education", 0.5)],
-}  # fmt: skip
+# Courses: (code, subject, credits attempted); each level takes a run of this table.
+_COURSES = (
+    ("ELA", "English Language Arts", 1.0), ("MATH", "Mathematics", 1.0), ("SCI", "Science", 1.0),
+    ("SOC", "Social Studies", 1.0), ("ART", "Art", 0.5),
+    ("ENG", "English", 1.0), ("MATH", "Mathematics", 1.0), ("SCI", "Science", 1.0),
+    ("SOC", "Social Studies", 1.0), ("WL", "World Languages", 1.0), ("PE", "Physical Education", 0.5),
+)  # fmt: skip
+# (first grade, last grade) -> (first course, number of courses); no letter grades before 01.
+_LEVEL_COURSES = {(2, 6): (0, 4), (7, 9): (0, 5), (10, 13): (5, 6)}
 
 
 def spell_days(enr: Enrollments, rows: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -149,50 +148,43 @@ def grades(
     enr: Enrollments, rows: slice, students: Students, schools: Schools, cal: Calendar,
     rng: np.random.Generator,
 ) -> dict[str, Any]:  # fmt: skip
-    """Semester grades (S1, S2) from grade 01 up, at the school enrolled when the term ends."""
+    """Semester grades (S1, S2) from grade 01 up, at the school enrolled when the term ends.
+
+    Grade points follow the student's ability (lower for frequent absentees) with noise, so
+    some courses are failed (0 points, no credit earned).
+    """
     spell = np.arange(rows.start, rows.stop)
-    grade = students.grade[enr.student[spell]]
-    parts: list[dict[str, np.ndarray]] = []
-    for term, last_day in (("S1", cal.s1_last), ("S2", cal.last)):
-        graded = spell[(enr.entry[spell] <= last_day) & (last_day <= enr.exit[spell])]
-        g = students.grade[enr.student[graded]]
-        for level, (lo, hi) in (("elementary", (2, 6)), ("middle", (7, 9)), ("high", (10, 13))):
-            courses = _COURSES[level]
-            who = graded[(g >= lo) & (g <= hi)]
-            k = len(courses)
+    parts = []
+    for term, last_day in enumerate((cal.s1_last, cal.last)):
+        on_roll = spell[(enr.entry[spell] <= last_day) & (last_day <= enr.exit[spell])]
+        grade = students.grade[enr.student[on_roll]]
+        for (lo, hi), (first, count) in _LEVEL_COURSES.items():
+            who = on_roll[(grade >= lo) & (grade <= hi)]
             parts.append(
-                {
-                    "spell": np.repeat(who, k),
-                    "course": np.tile(np.arange(k), len(who)),
-                    "level": np.full(len(who) * k, ("elementary", "middle", "high").index(level)),
-                    "term": np.full(len(who) * k, term == "S2"),
-                }
+                (
+                    np.repeat(who, count),
+                    np.full(len(who) * count, term),
+                    np.tile(np.arange(first, first + count), len(who)),
+                )
             )
-    del grade
-    cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    order = np.lexsort((cat["course"], cat["term"], enr.student[cat["spell"]]))
-    cat = {key: value[order] for key, value in cat.items()}
-    sp, course, level = cat["spell"], cat["course"], cat["level"]
-    student = enr.student[sp]
-    n = len(sp)
+    sp, term, course = (np.concatenate(column) for column in zip(*parts, strict=True))
+    order = np.lexsort((course, term, enr.student[sp]))
+    sp, term, course = sp[order], term[order], course[order]
+    student, n = enr.student[sp], len(sp)
     points = np.clip(np.rint(students.ability[student] + 0.8 * rng.standard_normal(n)), 0, 4)
-    table = [c for lv in ("elementary", "middle", "high") for c in _COURSES[lv]]
-    offset = np.array([0, len(_COURSES["elementary"]), len(_COURSES["elementary"]) + len(_COURSES["middle"])])
-    course_index = offset[level] + course
-    codes = [c[0] for c in table]
-    credits = np.array([c[2] for c in table])[course_index]
-    grade_of = students.grade[student]
-    course_id = pa.array(codes).take(pa.array(course_index))
-    course_id = pa.compute.binary_join_element_wise(course_id, pick(GRADES, grade_of), "")
+    credits = np.array([c[2] for c in _COURSES])[course]
+    course_id = pc.binary_join_element_wise(
+        pick([c[0] for c in _COURSES], course), pick(GRADES, students.grade[student]), ""
+    )
     return {
         "student_id": students.ids.take(pa.array(student)),
         "school_id": schools.ids.take(pa.array(enr.school[sp])),
-        "school_year": pa.array([cal.label], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64))),
-        "term": pick(("S1", "S2"), cat["term"].astype(np.int64)),
+        "school_year": pick([cal.label], np.zeros(n, dtype=np.int64)),
+        "term": pick(("S1", "S2"), term),
         "course_id": course_id,
-        "subject": pick([c[1] for c in table], course_index),
+        "subject": pick([c[1] for c in _COURSES], course),
         "letter_grade": pick(LETTERS, points.astype(np.int64)),
-        "grade_points": points.astype(np.float64),
+        "grade_points": points,
         "credits_attempted": credits,
         "credits_earned": np.where(points > 0, credits, 0.0),
     }
@@ -203,15 +195,11 @@ def enrollment_rows(
 ) -> dict[str, Any]:
     """The enrollments table for a chunk of students."""
     student = enr.student[rows]
-    exit_date = np.where(enr.still_enrolled[rows], np.datetime64("NaT"), cal.days[enr.exit[rows]])
     return {
         "student_id": students.ids.take(pa.array(student)),
         "school_id": schools.ids.take(pa.array(enr.school[rows])),
-        "school_year": pa.array([cal.label] * len(student), pa.string()),
+        "school_year": pick([cal.label], np.zeros(len(student), dtype=np.int64)),
         "entry_date": pa.array(cal.days[enr.entry[rows]]),
-        "exit_date": pa.array(exit_date, type=pa.date32()),
+        "exit_date": pa.array(cal.days[enr.exit[rows]], mask=enr.still_enrolled[rows]),
         "grade_level": pick(GRADES, students.grade[student]),
     }
-
-
-__all__ = ["HIGH_SCHOOL_FROM", "attendance", "discipline", "enrollment_rows", "grades", "spell_days"]

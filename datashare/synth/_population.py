@@ -54,6 +54,12 @@ def zero_padded(numbers: np.ndarray, width: int) -> pa.Array:
     return pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width=width, padding="0")
 
 
+def eighteenth_birthday(birth: np.ndarray) -> np.ndarray:
+    """The day each birth date turns 18 (a February 29 birthday falls on March 1)."""
+    month = birth.astype("datetime64[M]")
+    return (month + 216).astype("datetime64[D]") + (birth - month.astype("datetime64[D]"))
+
+
 @dataclass(frozen=True)
 class Schools:
     """One entry per school; ``lo``/``hi`` are the first and last grade index it serves."""

@@ -1,0 +1,223 @@
+"""Disclosure control of the aggregate comparison (CONTRACT sections 3 and 5).
+
+Applied in this order to the exact cells of :mod:`datashare.release.metrics`, one
+metric at a time (each metric has its own denominators):
+
+1. **Primary** (``suppressed:small_cell``): a group (served or comparison) of fewer than
+   ``min_cell_size`` distinct students.
+2. **Differencing** (``suppressed:differencing``), for agreements with an ``individual``
+   section: a served group whose students not released individually number 1 to
+   ``min_cell_size - 1``; the partner could subtract the released records and learn them.
+3. **Complementary** (``suppressed:complementary``): the other group of a row with a
+   suppressed group, so that neither can be recovered from the school's total.
+4. **Secondary** (``suppressed:secondary``): where a metric's ``ALL`` row is published
+   and exactly one school's suppressed group (served or comparison) holds students, the
+   published school with the smallest served ``n`` (then the smallest ``school_id``) is
+   suppressed too; when no published school is left the ``ALL`` row is suppressed
+   instead. Repeated to a fixed point, and only after the earlier steps, so totals are
+   checked against what is actually published. A suppressed group of zero students
+   hides nothing and so does not count as cover.
+5. **Extreme-share coding** (``coded:extreme_share``) of the published share metrics:
+   with ``X = max(5, ceil(100 / n))`` percent, a share at or below X% is shown as
+   ``<=X%`` and one at or above (100 - X)% as ``>=(100-X)%``; the coded range always
+   holds at least 0 and 1 student.
+
+A suppressed group has its value **and its n** nulled (a published n next to a school's
+known enrollment would give the other group's n away), and ``_display`` reads
+``suppressed``. A coded group keeps its n; its value is null and ``_display`` holds the
+range. ``difference`` is served minus comparison of the rounded values, null whenever
+either is withheld. ``note`` lists the reason of each withheld group, e.g.
+``served suppressed:small_cell; comparison suppressed:complementary``.
+
+Rounding: the proportions (``attendance_rate`` and the three shares) to 3 decimals,
+the means (``incidents_per_student``, ``mean_gpa``) to 2, half away from zero.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from datashare.agreement.model import SHARE_METRICS
+from datashare.release.metrics import ALL_SCHOOLS
+
+SMALL_CELL = "suppressed:small_cell"
+DIFFERENCING = "suppressed:differencing"
+COMPLEMENTARY = "suppressed:complementary"
+SECONDARY = "suppressed:secondary"
+EXTREME_SHARE = "coded:extreme_share"
+REASONS: tuple[str, ...] = (SMALL_CELL, DIFFERENCING, COMPLEMENTARY, SECONDARY, EXTREME_SHARE)
+"""Every reason code, in the order a summary lists them."""
+
+SUPPRESSED_DISPLAY = "suppressed"
+MEAN_METRICS = frozenset({"incidents_per_student", "mean_gpa"})
+"""Metrics rounded to 2 decimals; every other metric is a proportion, rounded to 3."""
+
+OUTPUT_SCHEMA: dict[str, pl.DataType] = {
+    "school_id": pl.String(),
+    "school_name": pl.String(),
+    "metric": pl.String(),
+    "served_n": pl.Int64(),
+    "served_value": pl.Float64(),
+    "served_display": pl.String(),
+    "comparison_n": pl.Int64(),
+    "comparison_value": pl.Float64(),
+    "comparison_display": pl.String(),
+    "difference": pl.Float64(),
+    "suppressed": pl.Boolean(),
+    "note": pl.String(),
+}
+"""Columns of ``aggregate_comparison`` (CONTRACT section 5), in order."""
+
+SIDES = ("served", "comparison")
+
+
+def apply_disclosure_control(
+    cells: pl.DataFrame, min_cell_size: int, *, differencing: bool
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The publishable ``aggregate_comparison`` (:data:`OUTPUT_SCHEMA`) and counts by reason.
+
+    ``cells`` has the columns of :data:`datashare.release.metrics.CELLS_SCHEMA`; row
+    order is kept. ``differencing`` is true for agreements with an ``individual`` section.
+    """
+    table = suppress(cells, min_cell_size, differencing=differencing)
+    table = _values(table)
+    summary = {
+        reason: sum(int((table.get_column(f"{side}_reason") == reason).sum()) for side in SIDES)
+        for reason in REASONS
+    }
+    return table.select([pl.col(n).cast(t) for n, t in OUTPUT_SCHEMA.items()]), summary
+
+
+def suppress(cells: pl.DataFrame, min_cell_size: int, *, differencing: bool) -> pl.DataFrame:
+    """Add ``served_reason``, ``comparison_reason`` and ``suppressed`` (steps 1 to 4)."""
+    m = min_cell_size
+    unreleased = pl.col("served_n") - pl.col("served_released_n")
+    served = (
+        pl.when(pl.col("served_n") < m)
+        .then(pl.lit(SMALL_CELL))
+        .when(pl.lit(differencing) & unreleased.is_between(1, m - 1))
+        .then(pl.lit(DIFFERENCING))
+    )
+    comparison = pl.when(pl.col("comparison_n") < m).then(pl.lit(SMALL_CELL))
+    table = cells.with_columns(served_reason=served, comparison_reason=comparison).with_columns(
+        served_reason=pl.coalesce(
+            "served_reason",
+            pl.when(pl.col("comparison_reason").is_not_null()).then(pl.lit(COMPLEMENTARY)),
+        ),
+        comparison_reason=pl.coalesce(
+            "comparison_reason",
+            pl.when(pl.col("served_reason").is_not_null()).then(pl.lit(COMPLEMENTARY)),
+        ),
+    )
+    table = table.with_columns(
+        pl.col("served_reason", "comparison_reason").cast(pl.String),
+        suppressed=pl.col("served_reason").is_not_null(),
+    )
+    while (more := _secondary_targets(table)).height:
+        hit = pl.struct("school_id", "metric").is_in(more.select(pl.struct("school_id", "metric")).to_series().implode())
+        table = table.with_columns(
+            served_reason=pl.when(hit).then(pl.lit(SECONDARY)).otherwise("served_reason"),
+            comparison_reason=pl.when(hit).then(pl.lit(SECONDARY)).otherwise("comparison_reason"),
+            suppressed=pl.col("suppressed") | hit,
+        )
+    return table
+
+
+def _secondary_targets(table: pl.DataFrame) -> pl.DataFrame:
+    """(school_id, metric) rows to suppress next so that no lone suppressed group is exposed.
+
+    A metric needs one more suppression when its ``ALL`` row is published and exactly one
+    school row is suppressed with students in the served group, or exactly one with
+    students in the comparison group. One target per metric per round.
+    """
+    is_all = pl.col("school_id") == ALL_SCHOOLS
+    schools = table.filter(~is_all)
+    all_published = table.filter(is_all & ~pl.col("suppressed")).select("metric")
+    exposed = (
+        schools.group_by("metric")
+        .agg(
+            *(
+                (pl.col("suppressed") & (pl.col(f"{side}_n") > 0)).sum().alias(side)
+                for side in SIDES
+            )
+        )
+        .filter((pl.col("served") == 1) | (pl.col("comparison") == 1))
+        .join(all_published, on="metric", how="semi")
+        .select("metric")
+    )
+    if exposed.height == 0:
+        return pl.DataFrame(schema={"school_id": pl.String, "metric": pl.String})
+    candidates = (
+        schools.filter(~pl.col("suppressed"))
+        .join(exposed, on="metric", how="semi")
+        .sort("metric", "served_n", "school_id")
+        .group_by("metric", maintain_order=True)
+        .first()
+        .select("school_id", "metric")
+    )
+    fallback = exposed.join(candidates, on="metric", how="anti").select(
+        school_id=pl.lit(ALL_SCHOOLS), metric="metric"
+    )
+    return pl.concat([candidates, fallback]).sort("metric", "school_id")
+
+
+def _values(table: pl.DataFrame) -> pl.DataFrame:
+    """Rounded values, extreme-share coding, displays, difference and note (step 5)."""
+    decimals = pl.when(pl.col("metric").is_in(sorted(MEAN_METRICS))).then(2).otherwise(3)
+    is_share = pl.col("metric").is_in(sorted(SHARE_METRICS))
+    exprs: list[pl.Expr] = []
+    for side in SIDES:
+        n, total, reason = pl.col(f"{side}_n"), pl.col(f"{side}_total"), pl.col(f"{side}_reason")
+        x = pl.max_horizontal(pl.lit(5), (100 + n - 1) // n)
+        count = total.round(0).cast(pl.Int64)
+        low = is_share & (100 * count <= x * n)
+        high = is_share & (100 * count >= (100 - x) * n)
+        coded = reason.is_null() & (n > 0) & (low | high)
+        exprs += [
+            pl.when(reason.is_null()).then(n).alias(f"{side}_n"),
+            pl.when(reason.is_null() & ~coded & (n > 0))
+            .then(_round(total / n, decimals))
+            .alias(f"{side}_value"),
+            pl.when(reason.is_not_null())
+            .then(pl.lit(SUPPRESSED_DISPLAY))
+            .when(coded & low)
+            .then(pl.format("<={}%", x))
+            .when(coded)
+            .then(pl.format(">={}%", 100 - x))
+            .alias(f"{side}_display"),
+            pl.when(coded).then(pl.lit(EXTREME_SHARE)).otherwise(reason).alias(f"{side}_reason"),
+        ]
+    table = table.with_columns(decimals=decimals).with_columns(exprs)
+    notes = [
+        pl.when(pl.col(f"{side}_reason").is_not_null()).then(
+            pl.format("{} {}", pl.lit(side), pl.col(f"{side}_reason"))
+        )
+        for side in SIDES
+    ]
+    return table.with_columns(
+        *(
+            pl.coalesce(f"{side}_display", _fixed(pl.col(f"{side}_value"), pl.col("decimals"))).alias(
+                f"{side}_display"
+            )
+            for side in SIDES
+        ),
+        difference=_round(pl.col("served_value") - pl.col("comparison_value"), pl.col("decimals")),
+        note=pl.concat_str(notes, separator="; ", ignore_nulls=True).replace("", None),
+    )
+
+
+def _round(value: pl.Expr, decimals: pl.Expr) -> pl.Expr:
+    """Round half away from zero to 2 or 3 decimals (chosen per row)."""
+    return (
+        pl.when(decimals == 2)
+        .then(value.round(2, mode="half_away_from_zero"))
+        .otherwise(value.round(3, mode="half_away_from_zero"))
+    )
+
+
+def _fixed(value: pl.Expr, decimals: pl.Expr) -> pl.Expr:
+    """A non-negative value as text with exactly ``decimals`` digits after the point."""
+    scale = pl.when(decimals == 2).then(100).otherwise(1000)
+    scaled = (value * scale).round(0).cast(pl.Int64)
+    fraction = (scaled % scale).cast(pl.String).str.zfill(decimals)
+    return pl.format("{}.{}", scaled // scale, fraction)

@@ -1,0 +1,253 @@
+"""Every validation rule, each triggered by one bad input; asserts on code, table, column, rows."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from datashare.errors import ExtractError, ExtractInvalid
+from datashare.extract import load_extract, validate
+from extract_fixtures import HEADERS, ROWS, write_extract
+
+
+def errors(report) -> list[tuple[str, str | None, str, tuple[int, ...]]]:
+    return [(f.table, f.column, f.code, f.rows) for f in report.findings if f.severity == "error"]
+
+
+def with_row(table: str, index: int, line: str) -> dict[str, list[str]]:
+    rows = list(ROWS[table])
+    rows[index] = line
+    return {table: rows}
+
+
+def test_clean_extract_is_valid(tmp_path: Path) -> None:
+    report = validate(write_extract(tmp_path))
+    assert report.valid, report.findings
+    assert report.school_year == "2025-2026"
+    assert {t.table: t.rows for t in report.tables}["attendance"] == len(ROWS["attendance"])
+
+
+def test_identifiers_keep_leading_zeros(tmp_path: Path) -> None:
+    extract = load_extract(write_extract(tmp_path))
+    ids = extract.tables["students"].select("student_id").collect()["student_id"].to_list()
+    assert ids == ["000123", "000124", "000125"]
+    assert extract.tables["schools"].collect_schema()["school_id"] == pl.String
+
+
+def test_typed_tables_have_canonical_dtypes(tmp_path: Path) -> None:
+    extract = load_extract(write_extract(tmp_path))
+    schema = extract.tables["grades"].collect_schema()
+    assert schema["grade_points"] == pl.Float64
+    assert extract.tables["attendance"].collect_schema()["date"] == pl.Date
+    students = extract.tables["students"].collect()
+    assert students["english_learner"].to_list() == [True, False, False]
+    assert students["special_education"].to_list() == [False, False, True]
+
+
+# (table, row index, bad line, expected (column, code)); the finding's row is the CSV line.
+CELL_CASES = [
+    ("attendance", 0, "000123,0101,2025-8-18,present", "date", "invalid_date"),
+    ("attendance", 1, "000123,0101,2025-08-19,sick", "status", "invalid_value"),
+    ("discipline", 1, "I-2,000123,0101,2025-11-12,disruption,referral,-1", "days_removed", "out_of_range"),
+    ("grades", 0, "000123,0101,2025-2026,S1,MATH5,math,B,three,1,1", "grade_points", "invalid_number"),
+    ("grades", 1, "000124,0202,2025-2026,S1,ELA6,ela,F,6,1,0", "grade_points", "out_of_range"),
+    ("students", 2, "000125,Cy,Nguyen,2014-07-09,5,X,Asian,0,1,0", "grade_level", "invalid_value"),
+    ("students", 1, "000124,Ben,Okafor,2013-11-20,06,M,Black,maybe,false,false", "english_learner", "invalid_bool"),
+    ("students", 0, "000123,,Lopez,2014-03-02,05,F,Hispanic,true,false,true", "first_name", "missing_value"),
+    ("enrollments", 0, "000123,0101,2025,2025-08-18,,05", "school_year", "invalid_school_year"),
+    ("consents", 0, "C-1,000123,el-centro,individual_data,2025-09-01,,teacher", "signed_by", "invalid_value"),
+    ("service_contacts", 0, "el-centro,000123,2025-09-03,tutoring,-5,0101", "minutes", "out_of_range"),
+    ("schools", 0, "   ,Maple Elementary,apple-tree", "school_id", "empty_id"),
+]
+
+
+@pytest.mark.parametrize(("table", "index", "line", "column", "code"), CELL_CASES)
+def test_bad_cell_is_a_finding_at_its_line(tmp_path, table, index, line, column, code) -> None:
+    report = validate(write_extract(tmp_path, with_row(table, index, line)))
+    assert not report.valid
+    assert (table, column, code, (index + 2,)) in errors(report)
+
+
+def test_bad_value_in_a_lazyframe_is_caught_by_pandera() -> None:
+    """Data-level validation is on: pandera checks cells of a LazyFrame, not only its schema."""
+    import pandera.polars as pa
+    from pandera.config import ValidationDepth, config_context
+
+    from datashare.extract.schema import load_schemas, pandera_schema
+
+    schema = pandera_schema(load_schemas()["attendance"], {c: pl.String for c in HEADERS["attendance"].split(",")})
+    bad = pl.LazyFrame({"student_id": ["1"], "school_id": ["2"], "date": ["2025-09-01"], "status": ["sick"]})
+    with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA), pytest.raises(pa.errors.SchemaErrors) as caught:
+        schema.validate(bad, lazy=True)
+    assert caught.value.failure_cases["column"].to_list() == ["status"]
+
+
+def test_duplicate_key_names_every_row(tmp_path: Path) -> None:
+    rows = [*ROWS["attendance"], ROWS["attendance"][1]]
+    report = validate(write_extract(tmp_path, {"attendance": rows}))
+    assert ("attendance", "student_id+school_id+date", "duplicate_key", (3, len(rows) + 1)) in errors(report)
+
+
+def test_repeated_header_is_one_finding(tmp_path: Path) -> None:
+    rows = [*ROWS["grades"][:1], HEADERS["grades"], *ROWS["grades"][1:]]
+    report = validate(write_extract(tmp_path, {"grades": rows}))
+    assert errors(report) == [("grades", None, "repeated_header", (3,))]
+
+
+CROSS_CASES = [
+    ("enrollments", 0, "000999,0101,2025-2026,2025-08-18,,05", "student_id", "unknown_student"),
+    ("attendance", 0, "000123,0909,2025-08-18,present", "school_id", "unknown_school"),
+    ("discipline", 0, "I-1,000124,0202,2026-07-01,fighting,out_of_school_suspension,2", "incident_date", "outside_school_year"),
+    ("attendance", 4, "000124,0202,2026-01-20,present", "date", "outside_enrollment"),
+    ("consents", 1, "C-2,000124,el-centro,individual_data,2025-09-01,2025-08-31,guardian", "revoked_on", "revoked_before_granted"),
+    ("enrollments", 3, "000125,0101,2025-2026,2025-08-18,2025-08-01,05", "exit_date", "exit_before_entry"),
+    ("grades", 2, "000125,0101,2024-2025,S1,MATH5,math,A,4.0,0.5,0.5", "school_year", "wrong_school_year"),
+    ("service_contacts", 0, "el-centro,000777,2025-09-03,tutoring,45,0101", "student_id", "unknown_student"),
+    ("service_contacts", 0, "el-centro,000123,2025-09-03,tutoring,45,0999", "school_id", "unknown_school"),
+    ("consents", 0, "C-1,000888,el-centro,individual_data,2025-09-01,,parent", "student_id", "unknown_student"),
+]
+
+
+@pytest.mark.parametrize(("table", "index", "line", "column", "code"), CROSS_CASES)
+def test_cross_table_rule(tmp_path, table, index, line, column, code) -> None:
+    report = validate(write_extract(tmp_path, with_row(table, index, line)))
+    assert (table, column, code, (index + 2,)) in errors(report)
+
+
+def test_contacts_outside_the_school_year_are_allowed(tmp_path: Path) -> None:
+    report = validate(write_extract(tmp_path))  # the fixture has a contact on 2025-06-20
+    assert report.valid
+
+
+def test_missing_table_and_both_formats(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path)
+    (folder / "grades.csv").unlink()
+    pl.read_csv(folder / "schools.csv", infer_schema=False).write_parquet(folder / "schools.parquet")
+    report = validate(folder)
+    assert ("grades", None, "missing_table", ()) in errors(report)
+    assert ("schools", None, "both_formats", ()) in errors(report)
+
+
+def test_zero_byte_file_and_header_only_file(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path, {"discipline": []})
+    assert validate(folder).valid  # a header-only file is a valid empty table
+    (folder / "discipline.csv").write_bytes(b"")
+    assert ("discipline", None, "empty_file", ()) in errors(validate(folder))
+
+
+def test_missing_required_column_and_ignored_extra_column(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path)
+    text = (folder / "attendance.csv").read_text().replace("status", "state")
+    (folder / "attendance.csv").write_text(text)
+    report = validate(folder)
+    assert ("attendance", "status", "missing_column", ()) in errors(report)
+    assert [(f.code, f.column) for f in report.findings if f.severity == "info"] == [("ignored_column", "state")]
+
+
+def test_missing_optional_column_is_fine(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path)
+    frame = pl.read_csv(folder / "consents.csv", infer_schema=False).drop("revoked_on")
+    frame.write_csv(folder / "consents.csv")
+    report = validate(folder)
+    assert report.valid
+    consents = load_extract(folder).tables["consents"].collect()
+    assert consents["revoked_on"].dtype == pl.Date and consents["revoked_on"].null_count() == 2
+
+
+def test_ragged_csv_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path)
+    with (folder / "grades.csv").open("a") as fh:
+        fh.write(ROWS["grades"][0] + ",extra,fields\n")
+    report = validate(folder)
+    assert [(f.table, f.code) for f in report.errors] == [("grades", "unreadable_file")]
+    assert "000123" not in report.errors[0].message
+
+
+def test_short_csv_line_gives_missing_values_at_its_line(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path)
+    with (folder / "grades.csv").open("a") as fh:
+        fh.write("000125,0101,2025-2026,S2\n")
+    line = len(ROWS["grades"]) + 2
+    found = {(f.column, f.code, f.rows) for f in validate(folder).errors}
+    assert ("grade_points", "missing_value", (line,)) in found
+
+
+def test_parquet_with_typed_dates_and_text_dates(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path)
+    for table in ("attendance", "consents"):
+        frame = pl.read_csv(folder / f"{table}.csv", infer_schema=False)
+        (folder / f"{table}.csv").unlink()
+        if table == "attendance":
+            frame = frame.with_columns(pl.col("date").str.to_date())
+        frame.write_parquet(folder / f"{table}.parquet")
+    assert validate(folder).valid
+    extract = load_extract(folder)
+    assert extract.tables["attendance"].collect_schema()["date"] == pl.Date
+
+
+def test_parquet_rows_are_one_based_and_wrong_dtype_is_found(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path, with_row("attendance", 2, "000123,0101,2025-08-20,absent"))
+    pl.read_csv(folder / "attendance.csv", infer_schema=False).write_parquet(folder / "attendance.parquet")
+    (folder / "attendance.csv").unlink()
+    assert ("attendance", "status", "invalid_value", (3,)) in errors(validate(folder))
+    pl.DataFrame({"school_id": [101], "school_name": ["x"]}).write_parquet(folder / "schools.parquet")
+    (folder / "schools.csv").unlink()
+    assert ("schools", "school_id", "wrong_dtype", ()) in errors(validate(folder))
+
+
+def test_all_findings_in_one_run(tmp_path: Path) -> None:
+    overrides = {
+        **with_row("attendance", 1, "000123,0101,2025-08-19,sick"),
+        **with_row("grades", 0, "000123,0101,2025-2026,S1,MATH5,math,B,9,1,1"),
+        **with_row("consents", 0, "C-1,000123,el-centro,individual_data,2025-09-01,,nobody"),
+    }
+    report = validate(write_extract(tmp_path, overrides))
+    assert {f.table for f in report.errors} == {"attendance", "grades", "consents"}
+
+
+def test_inputs_are_never_modified(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path, with_row("attendance", 1, "000123,0101,2025-08-19,sick"))
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    validate(folder)
+    with pytest.raises(ExtractInvalid):
+        load_extract(folder)
+    assert before == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_report_never_holds_cell_values(tmp_path: Path) -> None:
+    bad = "000123,Ana,Lopez,2014-02-30,05,F,Hispanic,true,false,true"
+    report = validate(write_extract(tmp_path, with_row("students", 0, bad)))
+    assert ("students", "birth_date", "invalid_date", (2,)) in errors(report)
+    text = str(report.to_dict())
+    for value in ("Ana", "Lopez", "2014-02-30", "000123"):
+        assert value not in text
+
+
+def test_load_extract_raises_with_the_report(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path, with_row("attendance", 1, "000123,0101,2025-08-19,sick"))
+    with pytest.raises(ExtractInvalid) as caught:
+        load_extract(folder)
+    assert caught.value.report.errors[0].code == "invalid_value"
+    assert "attendance.csv" in str(caught.value)
+
+
+def test_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ExtractError, match="does not exist"):
+        validate(tmp_path / "nowhere")
+
+
+def test_json_report(tmp_path: Path) -> None:
+    import json
+
+    report = validate(write_extract(tmp_path / "x", with_row("attendance", 1, "000123,0101,2025-08-19,sick")))
+    report.write_json(tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["valid"] is False
+    assert data["findings"][0] | {"message": None, "file": None} == {
+        "code": "invalid_value", "severity": "error", "table": "attendance", "column": "status",
+        "count": 1, "rows": [3], "message": None, "file": None,
+        "fix": "use one of the allowed values",
+    }
