@@ -44,6 +44,15 @@ def _date(day: dt.date | None) -> str:
     return day.isoformat() if day else "not stated"
 
 
+def _where(loaded: LoadedAgreement, finding) -> str:
+    """The line of a finding, with the template's name when a template set the key."""
+    if finding.line is None:
+        return "-"
+    if finding.file is not None and finding.file != loaded.path.resolve():
+        return f"{finding.file.name}:{finding.line}"
+    return str(finding.line)
+
+
 def _elements(loaded: LoadedAgreement) -> Table:
     """Every data element released, with source, NDPA category and consent gate."""
     a = loaded.agreement
@@ -91,8 +100,7 @@ def _sections(loaded: LoadedAgreement) -> tuple[str, list[Section]]:
         n_err, n_warn = len(loaded.errors), len(loaded.warnings)
         verdict = (f"{n_err} error(s): this {kind} will be refused until they are fixed."
                    if n_err else "No errors. Warnings need a reviewer's decision; they do not block a release.")
-        rows = tuple((f.severity.upper(), f.code, f.path, str(f.line) if f.line else "-", f.message)
-                     for f in loaded.findings)
+        rows = tuple((f.severity.upper(), f.code, f.path, _where(loaded, f), f.message) for f in loaded.findings)
         sections.append(Section("Lint findings", (f"{n_err} error(s), {n_warn} warning(s). {verdict}",
                                                   Table(("Severity", "Code", "Key", "Line", "What to change"), rows))))
     else:
@@ -126,7 +134,7 @@ def _sections(loaded: LoadedAgreement) -> tuple[str, list[Section]]:
     sections.append(Section("Eligibility", (
         f"A student counts as served by {partner} when the partner logged at least {a.eligibility.min_contacts} "
         f"contacts with them during the school year {a.school_year or '(not stated)'}, counted as {counting}. "
-        f"Only students enrolled in {schools} are considered. Contacts outside the school year do not count.",
+        f"The agreement covers {schools}. Contacts outside the school year do not count.",
     )))
 
     sections.append(Section("Data elements released", (_elements(loaded),)))
@@ -138,7 +146,7 @@ def _sections(loaded: LoadedAgreement) -> tuple[str, list[Section]]:
             f"Minimum cell size {k}: a figure about fewer than {k} distinct students is withheld, and so is "
             "the other group of its row (complementary suppression).",
             "Secondary suppression: where exactly one school of a metric is withheld and the all-schools row "
-            "is published, the school with the next smallest served group is withheld too, so no withheld "
+            "is published, the published school with the smallest served group for that metric is withheld too, so no withheld "
             "figure can be recovered by subtraction.",
             "Extreme shares: a share of students near 0% or 100% is shown only as a range (for example <=9% "
             "or >=91%), never exactly, so no one can tell that none or all of a group were affected.",

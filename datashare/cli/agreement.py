@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 
 from datashare.agreement import diff as diff_agreements
 from datashare.agreement import load_agreement
@@ -56,13 +58,23 @@ def diff(
         console.print("no changes", highlight=False)
         return
     for change in result.changes:
-        mark = "WIDENS " if change.widens else "       "
-        console.print(f"{mark} {change.path}: {change.old!s} -> {change.new!s}  ({change.reason})",
-                      highlight=False, markup=False)
+        mark = "WIDENS" if change.widens else "      "
+        typer.echo(f"{mark} {change.path}: {_show(change.old)} -> {_show(change.new)}  ({change.reason})")
     if result.widens:
-        console.print(f"{sum(c.widens for c in result.changes)} change(s) widen the release: re-review needed",
-                      highlight=False, markup=False)
+        typer.echo(f"{sum(c.widens for c in result.changes)} change(s) widen the release or weaken a protection: "
+                   "re-review needed")
         raise typer.Exit(1)
+    typer.echo("no change widens the release")
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"), sort_keys=True)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
 
 
 def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer) -> None:

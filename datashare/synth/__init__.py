@@ -93,9 +93,9 @@ def synthesize(
             writer.write("students", {k: v[first:end] for k, v in people.columns.items()})
             writer.write("enrollments", _activity.enrollment_rows(*args))
             writer.write("attendance", _activity.attendance(*args, streams[_ATTENDANCE]))
-            incidents = _activity.discipline(*args, streams[_DISCIPLINE], next_incident)
+            incidents, used = _activity.discipline(*args, streams[_DISCIPLINE], next_incident)
             writer.write("discipline", incidents)
-            next_incident += len(set(incidents["incident_id"].to_pylist()))
+            next_incident += used
             writer.write("grades", _activity.grades(*args, streams[_GRADES]))
             stream = streams[_PARTNERS]
             for partner in partner_list:

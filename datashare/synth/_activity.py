@@ -89,8 +89,10 @@ def attendance(
 def discipline(
     enr: Enrollments, rows: slice, students: Students, schools: Schools, cal: Calendar,
     rng: np.random.Generator, first_incident: int,
-) -> dict[str, Any]:  # fmt: skip
+) -> tuple[dict[str, Any], int]:  # fmt: skip
     """Incidents inside enrollment spells, concentrated in the few students at risk.
+
+    Returns the columns and the number of incident ids used.
 
     Some fights involve a second student of the same school who is enrolled all year, so an
     incident id can name two students.
@@ -102,6 +104,8 @@ def discipline(
     n = len(spell)
     day = enr.entry[spell] + (rng.random(n) * length[spell - rows.start]).astype(np.int64)
     behavior = rng.choice(len(BEHAVIORS), size=n, p=_BEHAVIOR_SHARE)
+    by_day = np.argsort(day, kind="stable")  # incident ids run in date order
+    spell, day, behavior = spell[by_day], day[by_day], behavior[by_day]
     incident = np.arange(first_incident, first_incident + n)
     student, school = enr.student[spell], enr.school[spell]
 
@@ -133,7 +137,7 @@ def discipline(
     ).astype(np.float64)
     days_removed[(action == 3) & (rng.random(m) < 0.1)] = 0.5  # half-day removals
     order = np.lexsort((incident, student))
-    return {
+    columns = {
         "incident_id": zero_padded(incident[order], 8),
         "student_id": students.ids.take(pa.array(student[order])),
         "school_id": schools.ids.take(pa.array(school[order])),
@@ -142,6 +146,7 @@ def discipline(
         "action": pick(ACTIONS, action[order]),
         "days_removed": days_removed[order],
     }
+    return columns, n
 
 
 def grades(

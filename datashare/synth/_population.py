@@ -151,9 +151,9 @@ def make_students(n: int, schools: Schools, cal: Calendar, rng: np.random.Genera
     disadvantaged = rng.random(n) < np.where(hispanic | (race == 2), 0.65, 0.38)
     special_ed = rng.random(n) < 0.14
 
-    # Absence propensity: Beta(1.6, 21) has mean 7% and about a fifth of students at >= 10%.
-    absence = rng.beta(1.6, 21.0, size=n) * np.where(grade >= HIGH_SCHOOL_FROM, 1.15, 0.95)
-    absence = np.clip(absence + 0.02 * disadvantaged, 0.0, 0.9).astype(np.float32)
+    # Absence propensity: mean near 6.5%, with about a fifth of students at 10% or more.
+    absence = rng.beta(1.4, 23.0, size=n) * np.where(grade >= HIGH_SCHOOL_FROM, 1.15, 0.95)
+    absence = np.clip(absence + 0.01 * disadvantaged, 0.0, 0.9).astype(np.float32)
     ability = (3.1 - 9.0 * absence + 0.7 * rng.standard_normal(n)).astype(np.float32)
     at_risk = rng.random(n) < np.select([grade >= 10, grade >= 7], [0.15, 0.20], 0.06)
     risk = np.where(at_risk, rng.gamma(1.5, 1.6, size=n), 0.03).astype(np.float32)
