@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from datashare.release.types import PartnerRelease
 
 AS_OF = dt.date(2026, 3, 1)
 RAW_IDS = pl.Series("student_id", ["000101", "000102", "000103", "000104", "000105"])
-KEYS = ["abcdefghijklmnopqrstuvwxyz", "bcdefghijklmnopqrstuvwxyz2", "cdefghijklmnopqrstuvwxyz23"]
+KEYS = [base64.b32encode(bytes([i] * 16)).decode().rstrip("=").lower() for i in (1, 2, 3)]
+"""Pseudonyms in the documented format: base32 of 16 bytes, lowercase, unpadded."""
 
 
 def agreement(

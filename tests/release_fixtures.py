@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from datashare.agreement.load import LoadedAgreement, agreement_sha256
 from datashare.agreement.model import Agreement
+from datashare.release.compute import compute_releases
+from datashare.release.types import PartnerRelease
 
 S, D, B, F = pl.String, pl.Date, pl.Boolean, pl.Float64
 
@@ -221,3 +225,19 @@ def agreement(
             "adult_student_consent": adult,
         }
     return Agreement.model_validate(data)
+
+
+SECRET = bytes(range(32))
+
+
+def loaded(agreement_: Agreement, path: str = "agreements/test.yaml") -> LoadedAgreement:
+    """The agreement as :func:`datashare.agreement.load_agreement` would hand it over."""
+    return LoadedAgreement(
+        agreement=agreement_, path=Path(path), sha256=agreement_sha256(agreement_), sources=(Path(path),)
+    )
+
+
+def release(
+    district: District, *agreements: Agreement, as_of: dt.date = AS_OF, secret: bytes = SECRET
+) -> list[PartnerRelease]:
+    return compute_releases(district.tables(), YEAR, [loaded(a) for a in agreements], secret, as_of)

@@ -183,7 +183,7 @@ def _dates(a, out: _Findings) -> None:
             out.add("long_term", "warning", "term.expires",
                     f"the term is longer than {MAX_TERM_MONTHS} months (a school year plus a summer); "
                     "sign a new agreement each year instead")
-        if a.school_year is not None:
+        if a.school_year is not None and term.expires > term.effective:
             start, end = school_year_bounds(a.school_year)
             if term.effective > end or term.expires < start:
                 out.add("school_year_mismatch", "warning", "school_year",

@@ -49,11 +49,13 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from datashare import _resources
+from datashare.agreement.lint import LintFinding, lint_loaded
 from datashare.agreement.model import Agreement
-from datashare.errors import AgreementError
+from datashare.errors import AgreementError, AgreementRefused
 
 Location = tuple[Path, int]
 """A file and a 1-based line."""
@@ -76,17 +78,17 @@ class LoadedAgreement:
     path: Path
     sha256: str
     sources: tuple[Path, ...]
-    findings: tuple = ()
+    findings: tuple[LintFinding, ...] = ()
     locations: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
     template: bool = False
 
     @property
-    def errors(self) -> list:
+    def errors(self) -> list[LintFinding]:
         """The lint findings of severity ``error``."""
         return [f for f in self.findings if f.severity == "error"]
 
     @property
-    def warnings(self) -> list:
+    def warnings(self) -> list[LintFinding]:
         """The lint findings of severity ``warning``."""
         return [f for f in self.findings if f.severity == "warning"]
 
@@ -97,8 +99,6 @@ class LoadedAgreement:
 
     def require_releasable(self) -> None:
         """Raise :class:`AgreementRefused` when lint found errors (or it is a template)."""
-        from datashare.errors import AgreementRefused
-
         problems = [f"{f.path} (line {f.line}): {f.message}" for f in self.errors]
         if self.template:
             problems.insert(0, "a template cannot be released; write an agreement that extends it")
@@ -309,13 +309,13 @@ def _validation_error(
     problems: list[str] = []
     for error in exc.errors(include_url=False):
         parts = _error_parts(error["loc"], data, error["type"] == "missing")
-        path = yaml_path(parts)
-        where = locations.get(path)
+        key_path = yaml_path(parts)
+        where = locations.get(key_path)
         probe = list(parts)
         while where is None and probe:
             probe.pop()
             where = locations.get(yaml_path(probe))
-        text = f"{path or '(top level)'}"
+        text = f"{key_path or '(top level)'}"
         if where:
             text += f" ({where[0].name}, line {where[1]})"
         text += f": {_describe(error, parts)}"
@@ -351,8 +351,6 @@ def load_agreement(path: str | Path, *, template_dirs: Iterable[str | Path] = ()
     Raises :class:`AgreementError` when the file cannot be read, parsed, resolved or
     validated; lint findings are returned in :attr:`LoadedAgreement.findings`.
     """
-    from datashare.agreement.lint import lint_loaded
-
     path = Path(path)
     extra_dirs = tuple(Path(d) for d in template_dirs)
     chain = _chain(path, extra_dirs)
@@ -433,6 +431,8 @@ def dump_agreement(agreement: Agreement) -> str:
             return {k: plain(v) for k, v in value.items() if v is not None}
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
+        if isinstance(value, str) and not all(c.isprintable() for c in value):
+            return DoubleQuotedScalarString(value)  # line breaks and controls as escapes
         return value
 
     yaml = YAML(typ="rt")

@@ -56,6 +56,7 @@ class _TableRead:
         self.findings: list[Finding] = []
         self.readable = False
         self.rows: int | None = None
+        self._groups: pl.DataFrame | None = None
         self._open(folder)
 
     def _open(self, folder: Path) -> None:
@@ -133,13 +134,36 @@ class _TableRead:
         return typed(raw, self.schema, self.source, keep=(ROW,))
 
 
-def _unreadable(table: str, file: TableFile, exc: Exception) -> Finding:
+    def group_stats(self) -> pl.DataFrame:
+        """Per group of the key's leading columns: rows, distinct last key column, date bounds.
+
+        Computed once per table (one grouped pass) and shared by the key rule and the
+        cross-table rules of attendance.
+        """
+        if self._groups is None:
+            *lead, last = self.schema.key
+            dates = [c.name for c in self.schema.columns if c.type == "date"]
+            self._groups = (
+                self.typed()
+                .group_by(lead)
+                .agg(
+                    pl.len().alias("__n"),
+                    pl.col(last).n_unique().alias("__u"),
+                    *[pl.col(d).min().alias(f"__first_{d}") for d in dates],
+                    *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
+                )
+                .collect(engine="streaming")
+            )
+        return self._groups
+
+
+def _unreadable(table: str, file: TableFile, exc: Exception | None) -> Finding:
     # The parser's own message can quote a line of the file (a name, a birth date): keep only
-    # its first words, which name the kind of problem, never the line.
-    kind = type(exc).__name__
+    # the kind of problem, never the line.
+    kind = f" ({type(exc).__name__})" if exc is not None else ""
     return _finding(
         "unreadable_file", table, file,
-        f"{file.path.name} could not be read as {file.format.upper()} ({kind}): expected UTF-8 "
+        f"{file.path.name} could not be read as {file.format.upper()}{kind}: expected UTF-8 "
         "CSV with a header row and the same number of fields on every line",
     )
 
@@ -159,7 +183,7 @@ def _pandera_findings(read: _TableRead) -> list[Finding]:
     assert file is not None
     text_columns = [c for c in read.schema.names if read.source.get(c) == pl.String]
     header_check = [_repeated_header_check(text_columns)] if file.format == "csv" and text_columns else None
-    schema = pandera_schema(read.schema, read.source, header_check)
+    schema = pandera_schema(read.schema, read.source, header_check, with_key=False)
     try:
         with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
             schema.validate(read.raw(), lazy=True)
@@ -173,6 +197,10 @@ def _pandera_findings(read: _TableRead) -> list[Finding]:
         return []
     if cases is None or cases.is_empty():
         return []
+    if cases["index"].null_count():
+        # pandera turns a check that could not run (the file broke mid-read) into a failure
+        # case without a row: the file, not a cell, is at fault.
+        return [_unreadable(table, file, None)]
     cases = cases.select(
         pl.col("column"),
         pl.col("check").str.replace(r"\(.*$", ""),
@@ -212,6 +240,35 @@ def _message(code: str, schema: TableSchema, column: str | None, file: TableFile
     if code == "missing_value":
         return f"{where}: column {column} is required but has empty cells"
     return f"{where}: column {column} has cells that are not {expected}"
+
+
+def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
+    """Duplicate keys, found group-wise: rows per leading key columns against distinct last column.
+
+    Only groups that hold a duplicate are scanned again for their row numbers, so a valid
+    table costs one grouped pass.
+    """
+    key = list(read.schema.key)
+    file = read.file
+    assert file is not None
+    if not key:
+        return []
+    *lead, last = key
+    if lead:
+        bad = read.group_stats().filter(pl.col("__n") > pl.col("__u")).select(lead)
+        if bad.is_empty():
+            return []
+        candidates = typed_lf.join(bad.lazy(), on=lead, how="semi", nulls_equal=True)
+    else:
+        candidates = typed_lf
+    dup = candidates.filter(pl.struct(key).is_duplicated()).select(ROW).sort(ROW).collect()
+    if dup.is_empty():
+        return []
+    rows = dup[ROW].to_list()
+    return [_finding(
+        "duplicate_key", read.schema.name, file, _message("duplicate_key", read.schema, None, file),
+        column="+".join(key), count=len(rows), rows=tuple(rows[:MAX_EXAMPLE_ROWS]),
+    )]
 
 
 # ---------------------------------------------------------------------------------------
@@ -285,6 +342,37 @@ def _inside_enrollment(date: str, width: int) -> pl.Expr:
     return pl.any_horizontal([i.fill_null(False) for i in inside]) if inside else pl.lit(False)
 
 
+def _suspect_attendance_groups(
+    groups: pl.DataFrame,
+    intervals: pl.DataFrame,
+    students: pl.LazyFrame | None,
+    schools: pl.LazyFrame | None,
+    year: SchoolYear,
+) -> pl.DataFrame:
+    """The (student, school) groups of attendance that may break a cross-table rule.
+
+    The grouped pass of the key rule (first and last day per group) clears the usual case: a
+    known student at a known school, all days in the year and inside the group's only
+    enrollment. Only the remaining groups are checked row by row, so a valid extract scans
+    attendance once.
+    """
+    keys = ["student_id", "school_id"]
+    lf = groups.lazy().rename({"__first_date": "__first", "__last_date": "__last"})
+    lf = lf.join(students, on="student_id", how="left") if students is not None else lf.with_columns(pl.lit(True).alias("__known_student"))
+    lf = lf.join(schools, on="school_id", how="left") if schools is not None else lf.with_columns(pl.lit(True).alias("__known_school"))
+    single = intervals.filter(pl.col("__entry1").is_null()) if "__entry1" in intervals.columns else intervals
+    lf = lf.join(single.lazy().select(*keys, "__entry0", "__exit0"), on=keys, how="left")
+    clear = (
+        pl.col("__known_student").is_not_null()
+        & pl.col("__known_school").is_not_null()
+        & (pl.col("__first") >= year.start)
+        & (pl.col("__last") <= year.end)
+        & (pl.col("__first") >= pl.col("__entry0"))
+        & (pl.col("__exit0").is_null() | (pl.col("__last") <= pl.col("__exit0")))
+    )
+    return lf.filter(~clear.fill_null(False)).select(keys).collect()
+
+
 def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[Finding]]:
     """The extract's school year: the most common ``school_year`` of enrollments."""
     read = reads["enrollments"]
@@ -335,6 +423,14 @@ def _cross_findings(reads: Mapping[str, _TableRead], year: SchoolYear) -> list[F
                 flags["year"] = ("outside_school_year", "date", outside("date"))
                 if "enrollments" in typed:
                     intervals, width = _enrollment_intervals(typed["enrollments"])
+                    suspects = _suspect_attendance_groups(
+                        reads[name].group_stats(), intervals, students, schools, year
+                    )
+                    # is_in on a few ids is answered cheaply by the Parquet reader; the semi
+                    # join then keeps exactly the suspect groups.
+                    ids = suspects["student_id"].drop_nulls().unique()
+                    lf = lf.filter(pl.col("student_id").is_in(ids.implode()) | pl.col("student_id").is_null())
+                    lf = lf.join(suspects.lazy(), on=["student_id", "school_id"], how="semi", nulls_equal=True)
                     lf = lf.join(intervals.lazy(), on=["student_id", "school_id"], how="left")
                     flags["enrolled"] = (
                         "outside_enrollment", "date",
@@ -382,6 +478,12 @@ def _validate(folder: Path, school_year: str | None) -> tuple[ValidationReport, 
             table_findings = _pandera_findings(read)
             if any(f.code == "unreadable_file" for f in table_findings):
                 read.readable = False
+            else:
+                try:
+                    table_findings += _key_findings(read, read.typed())
+                except (pl.exceptions.PolarsError, OSError) as exc:
+                    read.readable = False
+                    table_findings.append(_unreadable(read.schema.name, read.file, exc))  # type: ignore[arg-type]
             findings += table_findings
     year_findings: list[Finding] = []
     if school_year is None:

@@ -47,6 +47,15 @@ class SynthSummary:
     school_ids: tuple[str, ...]
     partner_ids: tuple[str, ...]
 
+    def __str__(self) -> str:
+        lines = [
+            f"{self.school_year} extract ({self.format}) in {self.out_dir}",
+            f"schools:  {', '.join(self.school_ids)}",
+            f"partners: {', '.join(self.partner_ids) or '(none)'}",
+        ]
+        lines += [f"  {table:<17}{rows:>14,} rows" for table, rows in self.rows.items()]
+        return "\n".join(lines)
+
 
 def synthesize(
     out_dir: Path,
@@ -64,7 +73,7 @@ def synthesize(
     ``out_dir`` is created if absent; if it already holds an extract file the call raises
     :class:`~datashare.errors.SynthOutputExists` and writes nothing.
     """
-    _check(students=students, schools=schools, partners=partners, seed=seed, format=format)
+    _check(students, schools, partners, seed, format)
     say = progress or (lambda _message: None)
     out_dir = Path(out_dir)
     cal = calendar(school_year)
@@ -104,7 +113,9 @@ def synthesize(
                     "service_contacts",
                     _partners.contacts(partner, served, enr, people, school_table, cal, stream),
                 )
-                given = _partners.consents(partner, served, enr, rows, people, cal, stream, next_consent)
+                given = _partners.consents(
+                    partner, served, enr, rows, people, cal, stream, next_consent
+                )
                 writer.write("consents", given)
                 next_consent += len(given["consent_id"])
             say(f"students {end:,}/{students:,}: {writer.rows['attendance']:,} attendance rows")
@@ -124,7 +135,7 @@ def synthesize(
     )
 
 
-def _check(*, students: int, schools: int, partners: int, seed: int, format: str) -> None:  # noqa: A002
+def _check(students: int, schools: int, partners: int, seed: int, fmt: str) -> None:
     """Refuse arguments that cannot make a district, naming the argument."""
     if students < 1:
         raise SynthError(f"students: expected at least 1, got {students}")
@@ -134,5 +145,5 @@ def _check(*, students: int, schools: int, partners: int, seed: int, format: str
         raise SynthError(f"partners: expected 0 or more, got {partners}")
     if seed < 0:
         raise SynthError(f"seed: expected a non-negative integer, got {seed}")
-    if format not in ("csv", "parquet"):
-        raise SynthError(f"format: expected csv or parquet, got {format!r}")
+    if fmt not in ("csv", "parquet"):
+        raise SynthError(f"format: expected csv or parquet, got {fmt!r}")

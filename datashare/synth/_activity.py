@@ -48,7 +48,8 @@ _COURSES = (
     ("ELA", "English Language Arts", 1.0), ("MATH", "Mathematics", 1.0), ("SCI", "Science", 1.0),
     ("SOC", "Social Studies", 1.0), ("ART", "Art", 0.5),
     ("ENG", "English", 1.0), ("MATH", "Mathematics", 1.0), ("SCI", "Science", 1.0),
-    ("SOC", "Social Studies", 1.0), ("WL", "World Languages", 1.0), ("PE", "Physical Education", 0.5),
+    ("SOC", "Social Studies", 1.0), ("WL", "World Languages", 1.0),
+    ("PE", "Physical Education", 0.5),
 )  # fmt: skip
 # (first grade, last grade) -> (first course, number of courses); no letter grades before 01.
 _LEVEL_COURSES = {(2, 6): (0, 4), (7, 9): (0, 5), (10, 13): (5, 6)}
@@ -56,10 +57,11 @@ _LEVEL_COURSES = {(2, 6): (0, 4), (7, 9): (0, 5), (10, 13): (5, 6)}
 
 def spell_days(enr: Enrollments, rows: slice) -> tuple[np.ndarray, np.ndarray]:
     """Every (enrollment row, school day index) pair of the given spells, in order."""
-    entry, length = enr.entry[rows].astype(np.int64), (enr.exit[rows] - enr.entry[rows] + 1)
-    spell = np.repeat(np.arange(rows.start, rows.stop), length)
-    starts = np.repeat(np.cumsum(length) - length, length)
-    day = entry[spell - rows.start] + (np.arange(len(spell)) - starts)
+    entry = enr.entry[rows].astype(np.int32)
+    length = enr.exit[rows].astype(np.int32) - entry + 1
+    spell = np.repeat(np.arange(rows.start, rows.stop, dtype=np.int32), length)
+    day = np.arange(len(spell), dtype=np.int32)
+    day += np.repeat(entry - (np.cumsum(length, dtype=np.int32) - length), length)
     return spell, day
 
 
@@ -73,11 +75,13 @@ def attendance(
     u = rng.random(len(spell), dtype=np.float32)
     v = rng.random(len(spell), dtype=np.float32)
     absent = u < students.absence[student]
+    code = np.arange(len(STATUSES), dtype=np.int8)
     status = np.where(
         absent,
-        np.where(v < students.excused[student], 3, 4),
-        np.where(v < 0.92, 0, np.where(v < 0.98, 1, 2)),
+        np.where(v < students.excused[student], code[3], code[4]),
+        np.where(v < 0.92, code[0], np.where(v < 0.98, code[1], code[2])),
     )
+    del u, v, absent
     return {
         "student_id": students.ids.take(pa.array(student)),
         "school_id": schools.ids.take(pa.array(enr.school[spell])),
@@ -130,11 +134,9 @@ def discipline(
     m = len(incident)
     action = (rng.random(m)[:, None] > _ACTION_CUMULATIVE[behavior]).sum(axis=1)
     action = np.minimum(action, len(ACTIONS) - 1)
-    days_removed = np.select(
-        [action == 3, action == 4, action == 5, action == 6],
-        [rng.integers(1, 4, m), rng.integers(1, 6, m), rng.integers(30, 61, m), rng.integers(20, 46, m)],
-        0,
-    ).astype(np.float64)
+    # Days removed: 1-3 for in-school, 1-5 out of school, 30-60 expelled, 20-45 placed.
+    removed = [rng.integers(lo, hi + 1, m) for lo, hi in ((1, 3), (1, 5), (30, 60), (20, 45))]
+    days_removed = np.select([action == a for a in (3, 4, 5, 6)], removed, 0).astype(np.float64)
     days_removed[(action == 3) & (rng.random(m) < 0.1)] = 0.5  # half-day removals
     order = np.lexsort((incident, student))
     columns = {

@@ -39,7 +39,8 @@ def calendar(school_year: str) -> Calendar:
             f"school year {school_year!r}: expected two consecutive years like 2025-2026"
         )
     y1 = int(match[1])
-    first = _on_or_after(dt.date(y1, 8, 13), 0) if dt.date(y1, 8, 13).weekday() > 4 else dt.date(y1, 8, 13)
+    first = dt.date(y1, 8, 13)  # the first weekday on or after August 13
+    first = _on_or_after(first, 0) if first.weekday() > 4 else first
     span = np.arange(np.datetime64(first), np.datetime64(f"{y1 + 1}-06-30"))
     weekday = (span.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
     holiday = np.isin(span, np.array(_holidays(y1), dtype="datetime64[D]"))

@@ -74,7 +74,7 @@ def served_spells(
     spell = np.arange(rows.start, rows.stop)
     student = enr.student[spell]
     rate = np.where(students.hispanic[student], 0.30, 0.05) if partner.latino_focus else 0.12
-    rate = np.where(schools.small[enr.school[spell]], 0.25, rate)
+    rate = np.where(schools.small[enr.school[spell]], 0.15, rate)
     here = np.isin(enr.school[spell], partner.schools)
     return spell[here & (rng.random(len(spell)) < rate)]
 

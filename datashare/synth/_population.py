@@ -46,7 +46,7 @@ GENDERS = ("F", "M", "X")
 
 def pick(values: tuple[str, ...] | list[str], index: np.ndarray) -> pa.Array:
     """Strings by index, as one arrow array (a vectorized take, not a Python loop)."""
-    return pa.array(values, pa.string()).take(pa.array(np.asarray(index, dtype=np.int64)))
+    return pa.array(values, pa.string()).take(pa.array(np.asarray(index)))
 
 
 def zero_padded(numbers: np.ndarray, width: int) -> pa.Array:
@@ -129,13 +129,15 @@ def make_students(n: int, schools: Schools, cal: Calendar, rng: np.random.Genera
     weight[0] = 0.5  # fewer pre-kindergarten seats
     grade = rng.choice(len(GRADES), size=n, p=weight / weight.sum()).astype(np.int8)
     school = np.zeros(n, dtype=np.int16)
-    if schools.small.any():
+    placed = np.zeros(n, dtype=bool)
+    if schools.small.any():  # 12 to 36 high schoolers, so that its groups fall under ten
         high = np.flatnonzero(grade >= HIGH_SCHOOL_FROM)
         size = min(len(high) // 3, int(np.clip(round(n * 0.015), 12, 36)))
-        school[rng.choice(high, size=size, replace=False)] = np.flatnonzero(schools.small)[0]
+        chosen = rng.choice(high, size=size, replace=False)
+        school[chosen], placed[chosen] = np.flatnonzero(schools.small)[0], True
     school_weight = rng.uniform(0.7, 1.3, size=len(schools.names))
     for g in range(len(GRADES)):
-        who = np.flatnonzero((grade == g) & ~schools.small[school] if schools.small.any() else grade == g)
+        who = np.flatnonzero((grade == g) & ~placed)
         options = schools.serving(g)
         p = school_weight[options] / school_weight[options].sum()
         school[who] = rng.choice(options, size=len(who), p=p)
@@ -210,6 +212,7 @@ def make_enrollments(
     spells at the same school, so that a student may be enrolled twice at one school.
     """
     n, last = len(students), cal.last
+    # 0 all year, 1 enters late, 2 leaves the district, 3 transfers, 4 leaves and re-enters.
     kind = rng.choice(5, size=n, p=(0.875, 0.05, 0.03, 0.04, 0.005))
     kind[(kind == 3) & schools.small[students.school]] = 0
     other = students.school.copy()
@@ -232,10 +235,11 @@ def make_enrollments(
     still = kind != 2
 
     two = np.flatnonzero(kind >= 3)
-    gap = np.where(kind[two] == 3, rng.integers(1, 6, size=len(two)), rng.integers(5, 20, size=len(two)))
+    transfer = kind[two] == 3
+    gap = np.where(transfer, rng.integers(1, 6, size=len(two)), rng.integers(5, 20, size=len(two)))
     second_entry = (split[two] + gap).astype(np.int16)
     student = np.concatenate([np.arange(n, dtype=np.int32), two.astype(np.int32)])
-    school = np.concatenate([students.school, np.where(kind[two] == 3, other[two], students.school[two])])
+    school = np.concatenate([students.school, np.where(transfer, other[two], students.school[two])])
     entry = np.concatenate([entry, second_entry])
     exit_ = np.concatenate([exit_, np.full(len(two), last, dtype=np.int16)])
     still = np.concatenate([still & (kind < 3), np.ones(len(two), dtype=bool)])

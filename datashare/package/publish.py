@@ -1,0 +1,323 @@
+"""Publish a run's packages all or nothing, and record them in the audit log.
+
+Every package is written, checked (great-expectations), signed and encrypted under
+``OUT/.staging-<random>/``, on the same file system as its destination. Only when every
+package is complete are they moved into ``OUT/partners/<partner_id>/<agreement_id>/`` by
+``rename``, together with the new ``district/run_report.json``; the audit entries are
+appended last. Each rename is journaled: an exception or an interrupt at any point undoes
+the renames done so far (a replaced package is first renamed aside into the staging
+folder and restored), removes the folders the run created, and leaves ``OUT/partners/``
+and the audit log as they were.
+
+What remains: a process killed outright (SIGKILL, power loss) in the middle of the rename
+phase, a few milliseconds long, leaves some packages moved and others not; the staging
+folder then still holds the rest (and any replaced package), so the state can be repaired
+by hand, and the audit log, appended last, does not record the partial run.
+
+A package already at its path is compared with the new one (``manifest-sha256.txt``,
+``release.json``, signature and encrypted copy present or not, and the old one must
+verify): identical is reported ``unchanged`` and left alone; different is refused with
+:class:`PackageExists` unless ``replace`` is set, and then audited with ``replaced: true``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from datashare.errors import DatashareError, PackageExists, ReleaseError
+from datashare.package.audit import AuditResult, append_entries
+from datashare.package.bag import MANIFEST, RELEASE_JSON, SIGNATURE, TAGMANIFEST, dumps_json, sha256_file, write_package
+from datashare.package.check import check_release
+from datashare.package.encrypt import encrypt_package
+from datashare.package.sign import load_private_key, sign_bag
+from datashare.package.verify import verify
+from datashare.release.types import PartnerRelease
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PublishedPackage:
+    """One package of a run: where it is and what happened to it (new, unchanged, replaced)."""
+
+    partner_id: str
+    agreement_id: str
+    status: str
+    path: Path
+    encrypted: Path | None
+    signed: bool
+    release: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Every package of the run, the run report and the audit log's new head."""
+
+    packages: tuple[PublishedPackage, ...]
+    run_report: Path
+    audit: AuditResult | None
+
+
+@dataclass
+class _Plan:
+    release: PartnerRelease
+    bag: Path
+    encrypted: Path | None
+    target: Path
+    target_encrypted: Path
+    status: str = "new"
+
+
+def publish(
+    releases: Sequence[PartnerRelease],
+    out: Path,
+    *,
+    raw_student_ids: pl.Series,
+    input_files: Mapping[str, Path],
+    signing_key: Path | None = None,
+    replace: bool = False,
+    operator: str | None = None,
+    progress: Progress | None = None,
+) -> PublishResult:
+    """Write, check, sign and encrypt every release, then move them all into ``out`` or none."""
+    out = Path(out)
+    say = progress or (lambda _message: None)
+    seen: set[tuple[str, str]] = set()
+    for release in releases:
+        ident = (release.partner_id, release.agreement_id)
+        if ident in seen:
+            raise ReleaseError(f"agreement {release.agreement_id}: named twice in one run")
+        seen.add(ident)
+    private_key = load_private_key(signing_key) if signing_key is not None else None
+    inputs = {name: sha256_file(Path(path)) for name, path in sorted(input_files.items())}
+
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        plans = []
+        for index, release in enumerate(releases):
+            say(f"packaging {release.partner_id}/{release.agreement_id}")
+            plans.append(
+                _stage(release, staging / str(index), out, raw_student_ids, input_files, private_key)
+            )
+        for plan in plans:
+            plan.status = _status(plan, replace)
+        report = staging / "run_report.json"
+        report.write_text(dumps_json(_run_report(plans, out, operator)), encoding="utf-8")
+        say("moving the packages into place")
+        audit = _commit(plans, staging, out, report, inputs, operator)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PublishResult(
+        packages=tuple(
+            PublishedPackage(
+                partner_id=p.release.partner_id,
+                agreement_id=p.release.agreement_id,
+                status=p.status,
+                path=p.target,
+                encrypted=p.target_encrypted if p.encrypted else None,
+                signed=(p.target / SIGNATURE).exists(),
+                release=_read_json(p.target / RELEASE_JSON),
+            )
+            for p in plans
+        ),
+        run_report=out / "district" / "run_report.json",
+        audit=audit,
+    )
+
+
+def _stage(
+    release: PartnerRelease,
+    folder: Path,
+    out: Path,
+    raw_student_ids: pl.Series,
+    input_files: Mapping[str, Path],
+    private_key: object,
+) -> _Plan:
+    bag = folder / release.agreement_id
+    write_package(release, bag, input_files=input_files)
+    check_release(release, raw_student_ids, out / "district" / "checks" / release.agreement_id)
+    if private_key is not None:
+        sign_bag(bag, private_key)  # type: ignore[arg-type]
+    recipients = release.agreement.delivery.age_recipients if release.agreement.delivery else ()
+    encrypted = None
+    if recipients:
+        encrypted = encrypt_package(bag, recipients, folder / f"{release.agreement_id}.tar.age")
+    partner_dir = out / "partners" / release.partner_id
+    return _Plan(
+        release=release,
+        bag=bag,
+        encrypted=encrypted,
+        target=partner_dir / release.agreement_id,
+        target_encrypted=partner_dir / f"{release.agreement_id}.tar.age",
+    )
+
+
+def _status(plan: _Plan, replace: bool) -> str:
+    """``new``, ``unchanged`` or ``replaced``; :class:`PackageExists` for a refused change."""
+    old, new = plan.target, plan.bag
+    if not old.exists() and not plan.target_encrypted.exists():
+        return "new"
+    if _same(old, new) and plan.target_encrypted.exists() == (plan.encrypted is not None):
+        return "unchanged"
+    if replace:
+        return "replaced"
+    raise PackageExists(
+        f"{old}: a different release of agreement {plan.release.agreement_id} is already there; "
+        "rerun with --replace to replace it (the audit log will record it)"
+    )
+
+
+def _same(old: Path, new: Path) -> bool:
+    if not old.is_dir():
+        return False
+    for name in (MANIFEST, RELEASE_JSON):
+        if not (old / name).is_file() or (old / name).read_bytes() != (new / name).read_bytes():
+            return False
+    if (old / SIGNATURE).exists() != (new / SIGNATURE).exists():
+        return False
+    try:
+        verify(old)
+    except DatashareError:
+        return False
+    return True
+
+
+def _commit(
+    plans: Sequence[_Plan],
+    staging: Path,
+    out: Path,
+    report: Path,
+    inputs: Mapping[str, str],
+    operator: str | None,
+) -> AuditResult | None:
+    """Rename every package (and the run report) into place, then append to the audit log.
+
+    Any exception, ``KeyboardInterrupt`` included, undoes the renames in reverse order.
+    """
+    done: list[tuple[Path, Path]] = []
+    created: list[Path] = []
+
+    def move(src: Path, dst: Path) -> None:
+        os.rename(src, dst)
+        done.append((src, dst))
+
+    def ensure_dir(path: Path) -> None:
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+
+    try:
+        changed = [p for p in plans if p.status != "unchanged"]
+        for index, plan in enumerate(changed):
+            ensure_dir(plan.target.parent)
+            if plan.status == "replaced":
+                aside = staging / f"replaced-{index}"
+                aside.mkdir()
+                for existing in (plan.target, plan.target_encrypted):
+                    if existing.exists():
+                        move(existing, aside / existing.name)
+            move(plan.bag, plan.target)
+            if plan.encrypted is not None:
+                move(plan.encrypted, plan.target_encrypted)
+        district = out / "district"
+        ensure_dir(district)
+        final_report = district / "run_report.json"
+        if final_report.exists():
+            move(final_report, staging / "run_report.previous.json")
+        move(report, final_report)
+        if not changed:
+            return None
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        entries = [_audit_entry(p, out, inputs, operator, now) for p in changed]
+        return append_entries(district / "audit.jsonl", entries)
+    except BaseException:
+        for src, dst in reversed(done):
+            os.rename(dst, src)
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _operator(operator: str | None) -> str:
+    if operator:
+        return operator
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    import json  # noqa: PLC0415
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _audit_entry(
+    plan: _Plan, out: Path, inputs: Mapping[str, str], operator: str | None, now: str
+) -> dict[str, object]:
+    release = plan.release
+    record = _read_json(plan.target / RELEASE_JSON)
+    outputs = {
+        path: meta["sha256"]  # type: ignore[index]
+        for path, meta in record["files"].items()  # type: ignore[union-attr]
+    }
+    for name in (TAGMANIFEST, SIGNATURE, RELEASE_JSON):
+        if (plan.target / name).exists():
+            outputs[name] = sha256_file(plan.target / name)
+    if plan.encrypted is not None:
+        outputs[plan.target_encrypted.name] = sha256_file(plan.target_encrypted)
+    return {
+        "time": now,
+        "operator": _operator(operator),
+        "agreement": {
+            "id": release.agreement_id,
+            "version": release.agreement.version,
+            "sha256": release.agreement_sha256,
+        },
+        "partner": release.partner_id,
+        "as_of": release.as_of.isoformat(),
+        "inputs": dict(inputs),
+        "gates": record["gates"],
+        "outputs": outputs,
+        "package": plan.target.relative_to(out).as_posix(),
+        "replaced": plan.status == "replaced",
+    }
+
+
+def _run_report(plans: Sequence[_Plan], out: Path, operator: str | None) -> dict[str, object]:
+    packages = []
+    for plan in plans:
+        record = _read_json(plan.bag / RELEASE_JSON)
+        packages.append(
+            {
+                "partner": plan.release.partner_id,
+                "agreement": record["agreement"],
+                "as_of": record["as_of"],
+                "status": plan.status,
+                "gates": record["gates"],
+                "suppression": record["suppression"],
+                "files": record["files"],
+                "package": plan.target.relative_to(out).as_posix(),
+                "encrypted": plan.target_encrypted.relative_to(out).as_posix()
+                if plan.encrypted
+                else None,
+                "signed": (plan.bag / SIGNATURE).exists(),
+                "checks": f"district/checks/{plan.release.agreement_id}/index.html",
+            }
+        )
+    return {"operator": _operator(operator), "packages": packages}

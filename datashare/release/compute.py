@@ -1,0 +1,212 @@
+"""From typed tables and loaded agreements to one :class:`PartnerRelease` per agreement.
+
+The extract is summarised once (:func:`prepare`: one pass over attendance, one
+``group_by`` of all partners' contacts, the small tables collected once); each agreement
+is then a handful of joins on those small frames (:func:`release_partner`). Adding
+partners adds no pass over the extract.
+
+Every agreement is checked before anything is computed, and any failure refuses the whole
+run (fail closed): lint errors, a template, an agreement not in force on ``as_of``, a
+school year other than the extract's, an unknown covered school, an individual field
+outside the catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from datashare.agreement.fields import INDIVIDUAL_FIELDS
+from datashare.agreement.load import LoadedAgreement
+from datashare.agreement.model import Agreement
+from datashare.errors import AgreementRefused, ReleaseError
+from datashare.release.consent import consented
+from datashare.release.derive import SchoolYearLike, Summaries, derive, school_year_label
+from datashare.release.disclosure import REASONS, apply_disclosure_control
+from datashare.release.eligibility import contact_counts, covered_enrolled, eligible
+from datashare.release.individual import check_fields, individual_tables
+from datashare.release.keys import partner_key, student_keys
+from datashare.release.metrics import ALL_SCHOOLS, comparison_cells
+from datashare.release.types import PartnerRelease
+
+AGGREGATE_TABLE = "aggregate_comparison"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything the releases need from the extract, computed once, all collected.
+
+    ``students``, ``discipline`` and ``grades`` hold only ``student_id``, ``school_id``
+    (not for students), ``birth_date`` (students) and releasable catalog columns, and only
+    rows of the school year.
+    """
+
+    school_year: str
+    schools: pl.DataFrame
+    summaries: Summaries
+    contacts: pl.DataFrame
+    consents: pl.DataFrame
+    students: pl.DataFrame
+    discipline: pl.DataFrame
+    grades: pl.DataFrame
+
+
+def _catalog_columns(frame: pl.LazyFrame, table: str, keep: Sequence[str]) -> pl.LazyFrame:
+    names = frame.collect_schema().names()
+    wanted = [*keep, *(name for name in INDIVIDUAL_FIELDS[table] if name in names and name not in keep)]
+    return frame.select(wanted)
+
+
+def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYearLike) -> Prepared:
+    """Scan the extract once into the small frames every agreement's release is made of."""
+    label = school_year_label(school_year)
+    in_year = pl.col("incident_date").is_between(school_year.start, school_year.end)
+    students, discipline, grades, consents, schools = pl.collect_all(
+        [
+            _catalog_columns(tables["students"], "students", ["student_id", "birth_date"]),
+            _catalog_columns(tables["discipline"].filter(in_year), "discipline", ["student_id", "school_id"]),
+            _catalog_columns(
+                tables["grades"].filter(pl.col("school_year") == label), "grades", ["student_id", "school_id"]
+            ),
+            tables["consents"],
+            tables["schools"].select("school_id", "school_name"),
+        ]
+    )
+    return Prepared(
+        school_year=label,
+        schools=schools.sort("school_id"),
+        summaries=derive(tables, school_year),
+        contacts=contact_counts(tables["service_contacts"], school_year),
+        consents=consents,
+        students=students,
+        discipline=discipline,
+        grades=grades,
+    )
+
+
+def check_agreement(
+    loaded: LoadedAgreement, as_of: dt.date, *, school_year: str, school_ids: set[str]
+) -> None:
+    """Refuse an agreement that may not be released on ``as_of`` from an extract of
+    ``school_year`` (a label like ``2025-2026``) with the schools ``school_ids``."""
+    loaded.require_releasable()
+    agreement = loaded.agreement
+    where = f"{loaded.path}: agreement {agreement.id}"
+    missing = agreement.missing_for_release()
+    if missing:
+        raise AgreementRefused(f"{where}: missing {', '.join(missing)}")
+    if not agreement.in_force(as_of):
+        term = agreement.term
+        assert term is not None
+        raise AgreementRefused(
+            f"{where}: not in force on {as_of.isoformat()} (term.effective "
+            f"{term.effective.isoformat()}, term.expires {term.expires.isoformat()})"
+        )
+    if agreement.school_year != school_year:
+        raise AgreementRefused(
+            f"{where}: school_year {agreement.school_year} does not match the extract's "
+            f"school year {school_year}"
+        )
+    known = school_ids
+    if ALL_SCHOOLS in known:
+        raise ReleaseError(f"schools: a school_id {ALL_SCHOOLS!r} clashes with the all-schools row")
+    if agreement.schools != "all":
+        unknown = sorted(set(agreement.schools) - known)
+        if unknown:
+            raise AgreementRefused(f"{where}: schools lists {unknown[0]!r}, which is not in the extract's schools")
+    if agreement.aggregate is None and agreement.individual is None:
+        raise AgreementRefused(f"{where}: neither aggregate nor individual: nothing to release")
+    check_fields(agreement)
+
+
+def covered_schools(agreement: Agreement) -> frozenset[str] | None:
+    """The agreement's school ids, or ``None`` for ``schools: all``."""
+    return None if agreement.schools == "all" else frozenset(agreement.schools)
+
+
+def release_partner(
+    prepared: Prepared,
+    loaded: LoadedAgreement,
+    secret: bytes,
+    as_of: dt.date,
+) -> PartnerRelease:
+    """One agreement's release: gates, aggregate comparison, individual tables.
+
+    Call :func:`check_agreement` first; this function trusts the agreement.
+    """
+    agreement = loaded.agreement
+    assert agreement.partner is not None
+    schools = covered_schools(agreement)
+    summaries = prepared.summaries
+    enrolled = covered_enrolled(summaries.enrolled, schools)
+    school_rows = prepared.schools
+    if schools is not None:
+        school_rows = school_rows.filter(pl.col("school_id").is_in(sorted(schools)))
+    covered = school_rows.get_column("school_id").implode()
+    student_school = summaries.student_school.filter(pl.col("school_id").is_in(covered))
+
+    served = eligible(prepared.contacts, agreement, summaries.enrolled, schools)
+    agreed = consented(prepared.consents, prepared.students, agreement, as_of)
+    consented_eligible = served.eligible.join(agreed, on="student_id", how="semi")
+    fields = check_fields(agreement)
+    released = consented_eligible if fields else consented_eligible.clear()
+
+    tables: dict[str, pl.DataFrame] = {}
+    suppression = dict.fromkeys(REASONS, 0)
+    if agreement.aggregate is not None:
+        cells = comparison_cells(
+            student_school, school_rows, served.eligible, released, agreement.aggregate.metrics
+        )
+        tables[AGGREGATE_TABLE], suppression = apply_disclosure_control(
+            cells, agreement.aggregate.min_cell_size, differencing=agreement.individual is not None
+        )
+    if fields:
+        keys = student_keys(released, partner_key(secret, agreement.partner.id))
+        sources = {
+            "enrollments": enrolled,
+            "students": prepared.students,
+            "attendance": student_school,
+            "discipline": prepared.discipline.filter(pl.col("school_id").is_in(covered)),
+            "grades": prepared.grades.filter(pl.col("school_id").is_in(covered)),
+        }
+        tables.update(individual_tables(agreement, keys, sources))
+
+    gates = {
+        "enrolled": enrolled.get_column("student_id").n_unique(),
+        "with_contacts": served.with_contacts.height,
+        "eligible": served.eligible.height,
+        "consented": consented_eligible.height,
+        "released": released.height,
+    }
+    return PartnerRelease(
+        agreement=agreement,
+        agreement_sha256=loaded.sha256,
+        agreement_path=loaded.path,
+        as_of=as_of,
+        tables=tables,
+        gates=gates,
+        suppression=suppression,
+        school_year=prepared.school_year,
+    )
+
+
+def compute_releases(
+    tables: Mapping[str, pl.LazyFrame],
+    school_year: SchoolYearLike,
+    agreements: Sequence[LoadedAgreement],
+    secret: bytes,
+    as_of: dt.date,
+) -> list[PartnerRelease]:
+    """Every agreement's release from one pass over the extract, in the order given.
+
+    Raises :class:`AgreementRefused` or :class:`ReleaseError` for the first agreement that
+    may not be released; then nothing is returned for any agreement.
+    """
+    school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
+    for loaded in agreements:
+        check_agreement(loaded, as_of, school_year=school_year_label(school_year), school_ids=school_ids)
+    prepared = prepare(tables, school_year)
+    return [release_partner(prepared, loaded, secret, as_of) for loaded in agreements]

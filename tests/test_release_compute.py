@@ -1,0 +1,136 @@
+"""Releases of whole agreements: gates, tables, refusals, the fan-out over partners."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from datashare.errors import AgreementRefused, ReleaseError
+from datashare.release.disclosure import OUTPUT_SCHEMA
+from datashare.release.keys import STUDENT_KEY_PATTERN, partner_key, student_key
+from datashare.release.types import GATES
+from release_fixtures import SECRET, District, agreement, release
+
+
+def _district() -> District:
+    """School A: 30 students, 12 served by p1 (8 consented); school B: 15 students, none served."""
+    d = District().school("A").school("B")
+    for i in range(30):
+        d.student(f"a{i:02d}", "A", present=18, absent=i % 4)
+    for i in range(15):
+        d.student(f"b{i:02d}", "B", present=15, absent=1)
+    for i in range(12):
+        d.contacts("p1", f"a{i:02d}", 9)
+    d.contacts("p1", "a20", 3)
+    for i in range(8):
+        d.consent(f"a{i:02d}", "p1")
+    d.consent("a20", "p1")  # consented but not eligible
+    d.consent("b00", "p2")
+    d.incident("a01", "A", action="in_school_suspension")
+    d.grade("a01", "A", points=0).grade("a02", "A", points=4, credits=2)
+    return d
+
+
+def test_gates():
+    [r] = release(_district(), agreement(min_cell_size=5))
+    assert list(r.gates) == list(GATES)
+    assert r.gates == {"enrolled": 45, "with_contacts": 13, "eligible": 12, "consented": 8, "released": 8}
+    assert r.school_year == "2025-2026" and r.partner_id == "p1"
+
+
+def test_aggregate_only_agreement_gets_no_individual_tables():
+    [r] = release(_district(), agreement(individual=False, min_cell_size=5))
+    assert list(r.tables) == ["aggregate_comparison"]
+    assert r.gates["consented"] == 0 and r.gates["released"] == 0
+
+
+def test_aggregate_table_shape_and_order():
+    [r] = release(_district(), agreement(min_cell_size=5))
+    table = r.tables["aggregate_comparison"]
+    assert table.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert table.get_column("school_id").unique(maintain_order=True).to_list() == ["A", "B", "ALL"]
+    assert table.height == 3 * 6
+    assert table.filter(pl.col("school_id") == "ALL").get_column("school_name").unique().to_list() == [
+        "All covered schools"
+    ]
+
+
+def test_individual_tables_hold_only_listed_fields():
+    [r] = release(_district(), agreement(min_cell_size=5))
+    assert list(r.tables) == ["aggregate_comparison", "students", "attendance", "discipline", "grades"]
+    assert r.tables["students"].columns == ["student_key", "school_id", "grade_level", "english_learner"]
+    assert r.tables["discipline"].columns == ["student_key", "school_id", "incident_date", "action", "days_removed"]
+    assert r.tables["grades"].height == 2 and r.tables["discipline"].height == 1
+    key = partner_key(SECRET, "p1")
+    expected = sorted(student_key(key, f"a{i:02d}") for i in range(8))
+    assert r.tables["students"].get_column("student_key").to_list() == expected
+    assert r.tables["attendance"].get_column("student_key").str.contains(STUDENT_KEY_PATTERN).all()
+
+
+def test_only_named_individual_tables_are_written():
+    [r] = release(_district(), agreement(fields={"attendance": ["days_enrolled"]}, min_cell_size=5))
+    assert list(r.tables) == ["aggregate_comparison", "attendance"]
+
+
+def test_field_outside_the_catalog_is_refused():
+    with pytest.raises(ReleaseError, match="first_name"):
+        release(_district(), agreement(fields={"students": ["first_name"]}))
+
+
+def test_partner_with_no_eligible_students():
+    [r] = release(_district(), agreement("p9"))
+    assert r.gates == {"enrolled": 45, "with_contacts": 0, "eligible": 0, "consented": 0, "released": 0}
+    table = r.tables["aggregate_comparison"]
+    assert table.get_column("suppressed").all()
+    assert table.get_column("served_n").is_null().all()
+    assert all(t.height == 0 for name, t in r.tables.items() if name != "aggregate_comparison")
+
+
+def test_school_where_every_student_is_served():
+    d = District().school("A").school("B")
+    for i in range(12):
+        d.student(f"a{i:02d}", "A", present=10).contacts("p1", f"a{i:02d}", 9)
+    for i in range(40):
+        d.student(f"b{i:02d}", "B", present=10)
+    [r] = release(d, agreement(individual=False))
+    a = r.tables["aggregate_comparison"].filter(pl.col("school_id") == "A")
+    assert a.get_column("suppressed").all()  # no grades at all: mean_gpa is empty on both sides
+    a = a.filter(pl.col("metric").is_in(["attendance_rate", "suspension_rate"]))
+    assert set(a.get_column("note")) == {"served suppressed:complementary; comparison suppressed:small_cell"}
+
+
+def test_covered_schools_only():
+    [r] = release(_district(), agreement(schools=["B"]))
+    assert r.gates["enrolled"] == 15 and r.gates["eligible"] == 0
+    assert r.tables["aggregate_comparison"].get_column("school_id").unique().sort().to_list() == ["ALL", "B"]
+
+
+def test_agreement_expired_the_day_before_as_of_is_refused():
+    with pytest.raises(AgreementRefused, match="not in force on 2026-09-01"):
+        release(_district(), agreement(), as_of=dt.date(2026, 9, 1))
+
+
+def test_agreement_in_force_on_its_last_day():
+    assert release(_district(), agreement(), as_of=dt.date(2026, 8, 31))
+
+
+def test_unknown_school_is_refused():
+    with pytest.raises(AgreementRefused, match="schools lists 'Z'"):
+        release(_district(), agreement(schools=["A", "Z"]))
+
+
+def test_one_refused_agreement_refuses_the_run():
+    good, bad = agreement("p1"), agreement("p2", schools=["nowhere"])
+    with pytest.raises(AgreementRefused):
+        release(_district(), good, bad)
+
+
+def test_many_partners_in_one_computation():
+    d = _district()
+    for i in range(12):
+        d.contacts("p2", f"b{i:02d}", 10)
+    r1, r2 = release(d, agreement("p1", min_cell_size=5), agreement("p2", min_cell_size=5))
+    assert (r1.partner_id, r2.partner_id) == ("p1", "p2")
+    assert r2.gates["eligible"] == 12 and r2.gates["consented"] == 1  # b00, through a p2 consent
