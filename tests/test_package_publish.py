@@ -7,6 +7,7 @@ socket guard that fails on any attempt to connect, so the check is proven offlin
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import socket
 from pathlib import Path
@@ -17,12 +18,13 @@ import pytest
 from package_fixtures import RAW_IDS, aggregate_table, release
 
 from datashare.errors import OutputCheckFailed, PackageExists
-from datashare.package import publish as publish_module
 from datashare.package.audit import verify_audit
 from datashare.package.check import check_release
 from datashare.package.publish import publish
 from datashare.package.sign import generate_signing_keys
 from datashare.package.verify import verify
+
+publish_module = importlib.import_module("datashare.package.publish")
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ TABLES = (
     "consents",
 )
 
+_BATCH_ROWS = 1 << 20  # rows per Parquet row group and per CSV write: bounds the buffers
 _S, _D, _B, _F, _I = pa.string(), pa.date32(), pa.bool_(), pa.float64(), pa.int64()
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -135,7 +136,10 @@ class ExtractWriter:
     def write(self, table: str, columns: dict[str, Any]) -> None:
         """Append one chunk of ``table`` given as its columns (arrow arrays or numpy)."""
         data = pa.table(columns, schema=SCHEMAS[table])
-        self._writer(table).write_table(data)
+        if self.fmt == "parquet":
+            self._writer(table).write_table(data, row_group_size=_BATCH_ROWS)
+        else:
+            self._writer(table).write_table(data, max_chunksize=_BATCH_ROWS)
         self.rows[table] += data.num_rows
 
     def _writer(self, table: str) -> Any:

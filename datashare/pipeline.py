@@ -1,0 +1,118 @@
+"""The release run: secrets, agreements, extract, one pass of derivation, packages.
+
+This module only chains the stages, in the order that fails cheapest first: the key files
+(before any student data is read), the agreements (lint, in force on ``as_of``), the
+extract (validated in full), then the computation shared by every agreement, and last the
+all-or-nothing publication. Any refusal raises a :class:`~datashare.errors.DatashareError`
+and leaves ``OUT/partners/`` as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datashare.agreement.load import LoadedAgreement, load_agreements
+from datashare.extract import Extract, load_extract
+from datashare.package.publish import PublishResult, publish
+from datashare.package.sign import load_private_key
+from datashare.release.compute import compute_releases
+from datashare.release.keys import read_secret
+from datashare.release.types import PartnerRelease
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did: the releases computed, the packages published, stage timings."""
+
+    releases: tuple[PartnerRelease, ...]
+    published: PublishResult
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def default_operator() -> str:
+    """Who ran the release, for the audit log: ``DATASHARE_OPERATOR`` or the login name."""
+    try:
+        return os.environ.get("DATASHARE_OPERATOR") or getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "unknown"
+
+
+def release(
+    *,
+    extract: str | Path | Extract,
+    agreements: Sequence[str | Path] | Sequence[LoadedAgreement],
+    key_file: str | Path,
+    as_of: dt.date,
+    out: str | Path,
+    signing_key: str | Path | None = None,
+    replace: bool = False,
+    operator: str | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Release every agreement from one extract, writing every package or none.
+
+    ``agreements`` are agreement files or folders (every ``*.yaml`` in a folder, not in
+    ``templates/``), or agreements already loaded. Raises ``KeyFileError`` for a bad key
+    file, ``AgreementError``/``AgreementRefused`` for an agreement that may not be
+    released, ``ExtractInvalid`` for an invalid extract, ``OutputCheckFailed`` when the
+    independent check blocks a package, ``PackageExists`` for a different release at an
+    existing package path (unless ``replace``).
+    """
+    say = progress or (lambda _message: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    say("reading the key files")
+    secret = read_secret(key_file)
+    if signing_key is not None:
+        load_private_key(Path(signing_key))
+    lap("keys")
+
+    say("loading the agreements")
+    loaded = (
+        list(agreements)
+        if agreements and all(isinstance(a, LoadedAgreement) for a in agreements)
+        else load_agreements([Path(a) for a in agreements])  # type: ignore[arg-type]
+    )
+    if not loaded:
+        from datashare.errors import AgreementError
+
+        raise AgreementError("no agreement to release: give an agreement file or a folder of *.yaml files")
+    lap("agreements")
+
+    say("validating the extract")
+    data = extract if isinstance(extract, Extract) else load_extract(extract)
+    lap("validate")
+
+    say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
+    releases = compute_releases(data.tables, data.school_year, loaded, secret, as_of)
+    lap("compute")
+
+    say("checking, packaging and signing")
+    raw_ids = data.tables["students"].select("student_id").collect().get_column("student_id")
+    published = publish(
+        releases,
+        Path(out),
+        raw_student_ids=raw_ids,
+        input_files=dict(data.files),
+        signing_key=Path(signing_key) if signing_key is not None else None,
+        replace=replace,
+        operator=operator or default_operator(),
+        progress=say,
+    )
+    lap("publish")
+    return RunResult(releases=tuple(releases), published=published, timings=timings)
