@@ -2,12 +2,31 @@
 
 The public API, for district ETL scripts and partner analysts::
 
+    import datetime as dt
     import datashare
-    report = datashare.validate("extract/")
+
+    report = datashare.validate("extract/")                  # every finding at once
+    agreements = datashare.load_agreements(["agreements/"])  # loaded, resolved, linted
+    result = datashare.release(
+        extract="extract/", agreements=agreements, key_file="district.key",
+        as_of=dt.date(2026, 6, 30), out="out/", signing_key="signing.pem",
+    )
+    datashare.verify("out/partners/el-centro/el-centro-2025-2026", public_key="signing.pub")
 """
 
 from __future__ import annotations
 
+from datashare.agreement import (
+    Agreement,
+    AgreementDiff,
+    LintFinding,
+    LoadedAgreement,
+    diff,
+    lint,
+    load_agreement,
+    load_agreements,
+    review,
+)
 from datashare.errors import (
     AgreementError,
     AgreementRefused,
@@ -23,10 +42,15 @@ from datashare.errors import (
     VerificationError,
 )
 from datashare.extract import Extract, Finding, ValidationReport, load_extract, validate
+from datashare.package import VerifyResult, verify, verify_audit
+from datashare.pipeline import RunResult, release
+from datashare.release.types import PartnerRelease
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agreement",
+    "AgreementDiff",
     "AgreementError",
     "AgreementRefused",
     "AuditError",
@@ -36,12 +60,25 @@ __all__ = [
     "ExtractInvalid",
     "Finding",
     "KeyFileError",
+    "LintFinding",
+    "LoadedAgreement",
     "OutputCheckFailed",
     "PackageError",
     "PackageExists",
+    "PartnerRelease",
     "ReleaseError",
+    "RunResult",
     "ValidationReport",
     "VerificationError",
+    "VerifyResult",
+    "diff",
+    "lint",
+    "load_agreement",
+    "load_agreements",
     "load_extract",
+    "release",
+    "review",
     "validate",
+    "verify",
+    "verify_audit",
 ]

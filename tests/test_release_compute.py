@@ -6,12 +6,12 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from release_fixtures import SECRET, District, agreement, release
 
 from datashare.errors import AgreementRefused, ReleaseError
 from datashare.release.disclosure import OUTPUT_SCHEMA
 from datashare.release.keys import STUDENT_KEY_PATTERN, partner_key, student_key
 from datashare.release.types import GATES
-from release_fixtures import SECRET, District, agreement, release
 
 
 def _district() -> District:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from datashare.release.consent import consented
 from release_fixtures import District, agreement
+
+from datashare.release.consent import consented
 
 AS_OF = dt.date(2026, 3, 15)
 CHILD = dt.date(2012, 1, 1)

@@ -6,9 +6,9 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from release_fixtures import YEAR, District
 
 from datashare.release.derive import SUMMARY_SCHEMA, derive
-from release_fixtures import YEAR, District
 
 
 def _row(district: District, student_id: str, school_id: str = "A") -> dict:

@@ -170,7 +170,10 @@ def test_extreme_coding_only_for_shares_of_students():
     assert (row["served_value"], row["comparison_value"], row["note"]) == (1.0, 0.0, None)
 
 
-@pytest.mark.parametrize(("served", "released", "suppressed"), [(15, 10, True), (15, 14, True), (15, 15, False), (25, 10, False), (15, 0, False)])
+@pytest.mark.parametrize(
+    ("served", "released", "suppressed"),
+    [(15, 10, True), (15, 14, True), (15, 15, False), (25, 10, False), (15, 0, False)],
+)
 def test_differencing_against_individual_records(served, released, suppressed):
     cells = _cells(("A", M, served, 3.0, released, 100, 9.0))
     table, summary = _control(cells, differencing=True)

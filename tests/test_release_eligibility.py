@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from release_fixtures import YEAR, District, agreement
 
 from datashare.release.derive import derive
 from datashare.release.eligibility import contact_counts, eligible
-from release_fixtures import YEAR, District, agreement
 
 
 def _eligible(district: District, agreement_, schools=None):

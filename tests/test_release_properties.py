@@ -12,9 +12,9 @@ from collections import defaultdict
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from release_fixtures import AS_OF, SECRET, District, agreement, release
 
 from datashare.release.keys import partner_key, student_keys
-from release_fixtures import AS_OF, SECRET, YEAR, District, agreement, release
 
 PARTNERS = ("p1", "p2")
 SCHOOLS = ("A", "B", "C")

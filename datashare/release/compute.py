@@ -21,7 +21,7 @@ import polars as pl
 
 from datashare.agreement.fields import INDIVIDUAL_FIELDS
 from datashare.agreement.load import LoadedAgreement
-from datashare.agreement.model import Agreement
+from datashare.agreement.model import METRICS, Agreement
 from datashare.errors import AgreementRefused, ReleaseError
 from datashare.release.consent import consented
 from datashare.release.derive import SchoolYearLike, Summaries, derive, school_year_label
@@ -157,9 +157,8 @@ def release_partner(
     tables: dict[str, pl.DataFrame] = {}
     suppression = dict.fromkeys(REASONS, 0)
     if agreement.aggregate is not None:
-        cells = comparison_cells(
-            student_school, school_rows, served.eligible, released, agreement.aggregate.metrics
-        )
+        metrics = [name for name in METRICS if name in agreement.aggregate.metrics]
+        cells = comparison_cells(student_school, school_rows, served.eligible, released, metrics)
         tables[AGGREGATE_TABLE], suppression = apply_disclosure_control(
             cells, agreement.aggregate.min_cell_size, differencing=agreement.individual is not None
         )

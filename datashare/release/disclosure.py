@@ -114,7 +114,8 @@ def suppress(cells: pl.DataFrame, min_cell_size: int, *, differencing: bool) -> 
         suppressed=pl.col("served_reason").is_not_null(),
     )
     while (more := _secondary_targets(table)).height:
-        hit = pl.struct("school_id", "metric").is_in(more.select(pl.struct("school_id", "metric")).to_series().implode())
+        targets = more.select(pl.struct("school_id", "metric")).to_series().implode()
+        hit = pl.struct("school_id", "metric").is_in(targets)
         table = table.with_columns(
             served_reason=pl.when(hit).then(pl.lit(SECONDARY)).otherwise("served_reason"),
             comparison_reason=pl.when(hit).then(pl.lit(SECONDARY)).otherwise("comparison_reason"),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 
 from datashare.errors import SynthError
 from datashare.synth import _activity, _partners
@@ -118,6 +119,7 @@ def synthesize(
                 )
                 writer.write("consents", given)
                 next_consent += len(given["consent_id"])
+            pa.default_memory_pool().release_unused()  # keep the footprint to one chunk
             say(f"students {end:,}/{students:,}: {writer.rows['attendance']:,} attendance rows")
         paths = writer.close()
     except BaseException:

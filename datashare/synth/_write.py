@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from datashare.errors import SynthOutputExists
@@ -22,7 +22,7 @@ TABLES = (
     "consents",
 )
 
-_BATCH_ROWS = 1 << 20  # rows per Parquet row group and per CSV write: bounds the buffers
+_BATCH_ROWS = 1 << 20  # rows per Parquet row group
 _S, _D, _B, _F, _I = pa.string(), pa.date32(), pa.bool_(), pa.float64(), pa.int64()
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -130,7 +130,6 @@ class ExtractWriter:
         self.paths = {t: out_dir / f"{t}.{fmt}" for t in TABLES}
         self._partial = {t: out_dir / f".{t}.{fmt}.partial" for t in TABLES}
         self._writers: dict[str, Any] = {}
-        self._files: dict[str, Any] = {}
         self.rows = dict.fromkeys(TABLES, 0)
 
     def write(self, table: str, columns: dict[str, Any]) -> None:
@@ -138,8 +137,8 @@ class ExtractWriter:
         data = pa.table(columns, schema=SCHEMAS[table])
         if self.fmt == "parquet":
             self._writer(table).write_table(data, row_group_size=_BATCH_ROWS)
-        else:
-            self._writer(table).write_table(data, max_chunksize=_BATCH_ROWS)
+        else:  # polars writes CSV without holding on to the chunk, quoting only when needed
+            pl.from_arrow(data).write_csv(self._writer(table), include_header=False)
         self.rows[table] += data.num_rows
 
     def _writer(self, table: str) -> Any:
@@ -150,27 +149,19 @@ class ExtractWriter:
             else:
                 handle = path.open("wb")
                 handle.write((",".join(schema.names) + "\n").encode())
-                self._files[table] = handle
-                options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-                self._writers[table] = pacsv.CSVWriter(handle, schema, write_options=options)
+                self._writers[table] = handle
         return self._writers[table]
 
     def close(self) -> dict[str, Path]:
         """Finish every file (an empty table keeps its header) and give it its name."""
         for table in TABLES:
             self._writer(table).close()
-            if table in self._files:
-                self._files[table].close()
             self._partial[table].replace(self.paths[table])
         return dict(self.paths)
 
     def abort(self) -> None:
         """Close and remove every partial file."""
-        for table, writer in self._writers.items():
-            try:
-                writer.close()
-            finally:
-                if table in self._files:
-                    self._files[table].close()
+        for writer in self._writers.values():
+            writer.close()
         for path in self._partial.values():
             path.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""The datashare benchmark suite: synthetic districts, the floor, a pandas reference."""

@@ -1,0 +1,102 @@
+"""The floor: read each input table once and compute the per-student summaries a release needs.
+
+One plain polars query per table (collected together on the streaming engine), with no
+validation, no eligibility, no packaging: the irreducible cost of reading and aggregating
+the extract once. ``datashare run`` and ``datashare validate`` are measured against it.
+
+Usage: ``python benchmarks/floor.py EXTRACT_DIR`` (prints the summary row counts as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+DATES = {
+    "students": ["birth_date"],
+    "enrollments": ["entry_date", "exit_date"],
+    "attendance": ["date"],
+    "discipline": ["incident_date"],
+    "grades": [],
+    "service_contacts": ["contact_date"],
+    "consents": ["granted_on", "revoked_on"],
+}
+NUMBERS = {"discipline": ["days_removed"], "grades": ["grade_points", "credits_attempted"]}
+
+
+def scan(extract: Path, table: str) -> pl.LazyFrame:
+    """A table as a LazyFrame with dates and numbers typed (CSV is read as text, then cast)."""
+    parquet = extract / f"{table}.parquet"
+    if parquet.exists():
+        frame = pl.scan_parquet(parquet)
+    else:
+        frame = pl.scan_csv(extract / f"{table}.csv", infer_schema=False)
+    casts = [pl.col(c).cast(pl.String).str.to_date(strict=False) for c in DATES.get(table, [])]
+    casts += [pl.col(c).cast(pl.Float64) for c in NUMBERS.get(table, [])]
+    return frame.with_columns(casts) if casts else frame
+
+
+def floor_queries(extract: Path, start: str = "2025-07-01", end: str = "2026-06-30") -> list[pl.LazyFrame]:
+    """One query per input table, each reading its table once."""
+    lo, hi = pl.lit(start).str.to_date(), pl.lit(end).str.to_date()
+    keys = ("school_id", "student_id")
+    status = pl.col("status")
+    attendance = (
+        scan(extract, "attendance")
+        .filter(pl.col("date").is_between(lo, hi))
+        .group_by(keys)
+        .agg(
+            days_enrolled=pl.len(),
+            days_present=status.is_in(["present", "tardy", "early_departure"]).sum(),
+            days_excused=(status == "excused_absence").sum(),
+            days_unexcused=(status == "unexcused_absence").sum(),
+        )
+        .with_columns(days_absent=pl.col("days_excused") + pl.col("days_unexcused"))
+    )
+    discipline = (
+        scan(extract, "discipline")
+        .filter(pl.col("incident_date").is_between(lo, hi))
+        .group_by(keys)
+        .agg(
+            incidents=pl.col("incident_id").n_unique(),
+            suspensions=pl.col("action")
+            .is_in(["in_school_suspension", "out_of_school_suspension", "expulsion"])
+            .sum(),
+            days_removed=pl.col("days_removed").sum(),
+        )
+    )
+    grades = (
+        scan(extract, "grades")
+        .filter(pl.col("school_year") == f"{start[:4]}-{end[:4]}")
+        .group_by(keys)
+        .agg(
+            points=(pl.col("grade_points") * pl.col("credits_attempted")).sum(),
+            credits=pl.col("credits_attempted").sum(),
+            failed=(pl.col("grade_points") == 0).any(),
+        )
+    )
+    contacts = (
+        scan(extract, "service_contacts")
+        .filter(pl.col("contact_date").is_between(lo, hi))
+        .group_by("partner_id", "student_id")
+        .agg(contact_days=pl.col("contact_date").n_unique())
+    )
+    enrollments = scan(extract, "enrollments").select(keys).unique()
+    students = scan(extract, "students").select("student_id", "birth_date")
+    consents = scan(extract, "consents").select("student_id", "partner_id", "scope", "granted_on", "revoked_on")
+    schools = scan(extract, "schools").select("school_id", "school_name")
+    return [attendance, discipline, grades, contacts, enrollments, students, consents, schools]
+
+
+def main(argv: list[str]) -> int:
+    extract = Path(argv[1])
+    frames = pl.collect_all(floor_queries(extract), engine="streaming")
+    print(json.dumps({"rows": [f.height for f in frames]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
