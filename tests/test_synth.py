@@ -285,6 +285,12 @@ def test_refuses_a_folder_that_already_holds_an_extract(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["students.parquet"]
 
 
+def test_an_output_path_that_is_a_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("notes")
+    with pytest.raises(SynthError, match="taken"):
+        synthesize(tmp_path / "taken", students=20)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"students": 0}, {"schools": 0}, {"partners": -1}, {"school_year": "2025-2027"},

@@ -30,7 +30,7 @@ from datashare.synth._write import TABLES, ExtractWriter
 
 __all__ = ["CHUNK_STUDENTS", "DISTRICT_ID", "TABLES", "SynthSummary", "synthesize"]
 
-CHUNK_STUDENTS = 50_000
+CHUNK_STUDENTS = 25_000
 DISTRICT_ID = "apple-tree"
 # Independent random streams of one chunk.
 _ATTENDANCE, _DISCIPLINE, _GRADES, _PARTNERS = range(4)

@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datashare.errors import SynthOutputExists
+from datashare.errors import SynthError, SynthOutputExists
 
 TABLES = (
     "schools",
@@ -125,7 +125,10 @@ class ExtractWriter:
                 f"{out_dir}: already holds extract files ({', '.join(clash)}); "
                 "choose an empty folder, a district's data is never overwritten"
             )
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SynthError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
         self.fmt = fmt
         self.paths = {t: out_dir / f"{t}.{fmt}" for t in TABLES}
         self._partial = {t: out_dir / f".{t}.{fmt}.partial" for t in TABLES}
