@@ -1,0 +1,502 @@
+"""The benchmark harness: synthetic districts, ``validate`` and ``run`` against the floor and pandas.
+
+Each measured command runs as its own process under ``/usr/bin/time -v`` (wall time from
+this process, peak resident memory from ``time``), so one measurement never inherits
+another's memory or caches in the Python heap. Synthetic districts are cached under
+``benchmarks/.cache/<size>-<seed>-<format>/`` and rebuilt when the synthesizer's source
+changes. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = sys.executable
+AS_OF = "2026-06-30"
+SEED = 7
+TIME = Path("/usr/bin/time")
+
+TARGETS = (
+    # (label, numerator, denominator, limit)
+    ("run(20) / floor", "run:20", "floor", 3.0),
+    ("run(200) / run(20)", "run:200", "run:20", 1.3),
+    ("validate / floor", "validate", "floor", 2.0),
+)
+RSS_TARGET_GB = 6.0
+PANDAS_TARGET = 10.0
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Sample:
+    wall: float
+    rss_kb: int
+    stdout: str
+
+
+@dataclass
+class Figure:
+    """Repeated measurements of one command on one district."""
+
+    size: int
+    fmt: str
+    name: str
+    rows: int
+    samples: list[Sample] = field(default_factory=list)
+    stages: list[dict[str, float]] = field(default_factory=list)
+
+    def walls(self) -> list[float]:
+        return [s.wall for s in self.samples]
+
+    def rss_gb(self) -> list[float]:
+        return [s.rss_kb / 1024**2 for s in self.samples]
+
+    def median_wall(self) -> float:
+        return statistics.median(self.walls())
+
+
+def datashare_command() -> list[str]:
+    """The venv's ``datashare`` console script, or ``python -m datashare.cli`` without one."""
+    script = Path(PYTHON).with_name("datashare")
+    return [str(script)] if script.exists() else [PYTHON, "-m", "datashare.cli"]
+
+
+def measure(command: list[str], cwd: Path | None = None) -> Sample:
+    """Run one command as a child process: wall time and peak RSS, failing loudly on error."""
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as stats:
+        if TIME.exists():
+            full = [str(TIME), "-v", "-o", stats.name, *command]
+        else:  # a fresh wrapper whose only child is the command: its children's max RSS
+            wrapper = (
+                "import resource,subprocess,sys;r=subprocess.run(sys.argv[1:]).returncode;"
+                "print('Maximum resident set size (kbytes):',"
+                "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,file=open(%r,'w'));sys.exit(r)" % stats.name
+            )
+            full = [PYTHON, "-c", wrapper, *command]
+        started = time.perf_counter()
+        done = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        report = Path(stats.name).read_text()
+    if done.returncode != 0:
+        raise SystemExit(
+            f"benchmark command failed with exit {done.returncode}: {' '.join(command)}\n"
+            f"--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}"
+        )
+    rss = 0
+    for line in report.splitlines():
+        if "Maximum resident set size" in line:
+            rss = int(line.rsplit(":", 1)[1])
+    return Sample(wall=wall, rss_kb=rss, stdout=done.stdout)
+
+
+def stage_times(stdout: str) -> dict[str, float]:
+    """The stage lines ``datashare run`` prints, e.g. ``  validating the extract (3.2s)``."""
+    stages: dict[str, float] = {}
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.endswith("s)") and " (" in line:
+            name, _, seconds = line.rpartition(" (")
+            try:
+                stages[name] = float(seconds[:-2])
+            except ValueError:
+                continue
+    return stages
+
+
+# --------------------------------------------------------------------------- districts
+
+
+def synth_hash() -> str:
+    """A hash of the synthesizer's source: a cached district is stale when it changes."""
+    import datashare.synth as synth
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(synth.__file__).parent.rglob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def schools_for(size: int) -> int:
+    return max(2, round(size / 1700))
+
+
+def district(cache: Path, size: int, fmt: str, partners: int, seed: int = SEED) -> tuple[Path, dict]:
+    """The cached synthetic district (synthesized when missing or stale) and its stamp."""
+    folder = cache / f"{size}-{seed}-{fmt}"
+    stamp_file = folder / "benchmark-stamp.json"
+    wanted = {"size": size, "seed": seed, "format": fmt, "schools": schools_for(size),
+              "partners": partners, "synth_hash": synth_hash()}  # fmt: skip
+    if stamp_file.exists():
+        stamp = json.loads(stamp_file.read_text())
+        if all(stamp.get(k) == v for k, v in wanted.items()):
+            return folder, stamp
+    print(f"synthesizing {size:,} students ({fmt}, {partners} partners) into {folder}", flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    building = cache / f".{folder.name}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.parent.mkdir(parents=True, exist_ok=True)
+    sample = measure([*datashare_command(), "synth", str(building), "--students", str(size),
+                      "--schools", str(wanted["schools"]), "--partners", str(partners),
+                      "--seed", str(seed), "--format", fmt])  # fmt: skip
+    stamp = {**wanted, "rows": table_rows(building), "synth_seconds": round(sample.wall, 1),
+             "synth_rss_gb": round(sample.rss_kb / 1024**2, 2)}  # fmt: skip
+    (building / "benchmark-stamp.json").write_text(json.dumps(stamp, indent=2))
+    building.rename(folder)
+    return folder, stamp
+
+
+def table_rows(extract: Path) -> dict[str, int]:
+    """Rows per input table (data rows, header excluded)."""
+    import polars as pl
+
+    rows = {}
+    for path in sorted(extract.iterdir()):
+        if path.suffix == ".parquet":
+            rows[path.stem] = pl.scan_parquet(path).select(pl.len()).collect().item()
+        elif path.suffix == ".csv":
+            rows[path.stem] = pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
+    return rows
+
+
+# --------------------------------------------------------------------------- agreements
+
+
+def partner_ids(count: int) -> list[str]:
+    """The synthetic district's partner ids, in order."""
+    names = ["el-centro", "bright-path-tutoring"]
+    return [names[i] if i < 2 else f"partner-{i + 1:03d}" for i in range(count)]
+
+
+AGREEMENT = """\
+# Benchmark agreement in the style of agreements/examples/el-centro-2025-2026.yaml.
+datashare: 1
+id: {partner}-2025-2026
+version: 1
+title: {partner} data sharing, 2025-2026
+extends: {template}
+district: {{id: apple-tree, name: Apple Tree School District}}
+partner: {{id: {partner}, name: Partner {partner}}}
+school_year: 2025-2026
+term: {{effective: 2025-08-01, expires: 2026-08-31}}
+purpose: >-
+  Evaluate the partner's after-school family engagement and tutoring services, and plan
+  bilingual family support and accompaniment to IEP meetings for the students it serves.
+retention: {{destroy_by: 2027-06-30}}
+"""
+
+
+def write_agreements(folder: Path, count: int) -> Path:
+    """``count`` nine-contact agreements (individual data), one per partner, in a new folder."""
+    from datashare._resources import templates_dir
+
+    template = templates_dir() / "nine-contact-partner.yaml"
+    target = folder / f"agreements-{count}"
+    target.mkdir(parents=True, exist_ok=True)
+    for partner in partner_ids(count):
+        text = AGREEMENT.format(partner=partner, template=template)
+        (target / f"{partner}-2025-2026.yaml").write_text(text)
+    return target
+
+
+# --------------------------------------------------------------------------- the pandas check
+
+
+def compare_with_pandas(package_table: Path, reference: Path) -> list[str]:
+    """Mismatches between datashare's published cells and the pandas reference (empty: same).
+
+    Only published figures are compared: a suppressed or coded value is null in the
+    package. A value that differs by one unit in the last decimal is a mismatch unless the
+    exact pandas value lies within 1e-9 of the rounding boundary (summation order).
+    """
+    import polars as pl
+
+    published = pl.read_parquet(package_table)
+    ref = pl.read_parquet(reference)
+    joined = published.join(ref, on=["school_id", "metric"], how="left", suffix="_pandas")
+    problems = []
+    for row in joined.iter_rows(named=True):  # a few hundred cells at most
+        where = f"school {row['school_id']}, {row['metric']}"
+        decimals = 2 if row["metric"] in ("incidents_per_student", "mean_gpa") else 3
+        for side in ("served", "comparison"):
+            n, value = row[f"{side}_n"], row[f"{side}_value"]
+            n_ref, value_ref, raw = row[f"{side}_n_pandas"], row[f"{side}_value_pandas"], row[f"{side}_raw"]
+            if n is not None and n != (n_ref or 0):
+                problems.append(f"{where}: {side}_n datashare {n} vs pandas {n_ref}")
+            if value is None:
+                continue
+            if value_ref is None or abs(value - value_ref) > 1e-9:
+                boundary = raw is not None and abs(abs(raw * 10**decimals) % 1 - 0.5) < 1e-6
+                if not boundary:
+                    problems.append(f"{where}: {side}_value datashare {value} vs pandas {value_ref} (exact {raw})")
+    return problems
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def machine() -> dict[str, str]:
+    import pandas
+    import polars
+    import pyarrow
+
+    memory = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024**2:.1f} GB"
+    except OSError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        from importlib.metadata import version
+
+        datashare_version = version("datashare")
+    except Exception:  # noqa: BLE001 - informational only
+        datashare_version = "?"
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "polars": polars.__version__,
+        "pandas": pandas.__version__,
+        "pyarrow": pyarrow.__version__,
+        "datashare": datashare_version,
+    }
+
+
+class Bench:
+    """One benchmark session: its options, its work folder and the figures it gathers."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cache = Path(args.cache_dir).resolve()
+        self.work = Path(tempfile.mkdtemp(prefix="datashare-bench-"))
+        self.figures: list[Figure] = []
+        self.stamps: dict[tuple[int, str], dict] = {}
+        self.checks: list[tuple[int, str, list[str]]] = []
+        self.key_file = self.work / "district.key"
+        from datashare.release.keys import init_secret
+
+        init_secret(self.key_file)
+        self.agreement_dirs = {n: write_agreements(self.work, n) for n in args.partners}
+
+    def repeat(self, size: int, fmt: str, name: str, rows: int, command: list[str], *, keep: bool = False,
+               out: Path | None = None) -> Figure:  # fmt: skip
+        figure = Figure(size, fmt, name, rows)
+        for i in range(self.args.repeats):
+            if out is not None:
+                shutil.rmtree(out, ignore_errors=True)
+            sample = measure(command, cwd=ROOT)
+            figure.samples.append(sample)
+            if name.startswith("run"):
+                figure.stages.append(stage_times(sample.stdout))
+            print(f"  {size:>9,} {fmt:<7} {name:<10} #{i + 1}: {sample.wall:7.2f} s  "
+                  f"{sample.rss_kb / 1024**2:5.2f} GB", flush=True)  # fmt: skip
+            if out is not None and not (keep and i == 0):
+                shutil.rmtree(out, ignore_errors=True)
+        self.figures.append(figure)
+        return figure
+
+    def size(self, size: int, fmt: str, partner_counts: list[int]) -> None:
+        extract, stamp = district(self.cache, size, fmt, max(max(self.args.partners), 1))
+        self.stamps[(size, fmt)] = stamp
+        rows = sum(stamp["rows"].values())
+        ds = datashare_command()
+        self.repeat(size, fmt, "floor", rows, [PYTHON, str(HERE / "floor.py"), str(extract)])
+        self.repeat(size, fmt, "validate", rows, [*ds, "validate", str(extract)])
+        for n in partner_counts:
+            out = self.work / f"out-{size}-{fmt}-{n}"
+            self.repeat(size, fmt, f"run:{n}", rows,
+                        [*ds, "run", "--extract", str(extract), "--agreements", str(self.agreement_dirs[n]),
+                         "--key-file", str(self.key_file), "--as-of", AS_OF, "--out", str(out)],
+                        keep=(n == 1), out=out)  # fmt: skip
+        if size in self.args.pandas_sizes:
+            reference = self.work / f"pandas-{size}-{fmt}.parquet"
+            self.repeat(size, fmt, "pandas", rows,
+                        [PYTHON, str(HERE / "pandas_ref.py"), str(extract), "el-centro", str(reference)])  # fmt: skip
+            package = self.work / f"out-{size}-{fmt}-1" / "partners" / "el-centro" / "el-centro-2025-2026"
+            if 1 in partner_counts and package.exists():
+                problems = compare_with_pandas(package / "data" / "aggregate_comparison.parquet", reference)
+                self.checks.append((size, fmt, problems))
+                status = "MATCH" if not problems else f"{len(problems)} MISMATCHES"
+                print(f"  pandas reference vs datashare ({size:,} {fmt}): {status}", flush=True)
+                for problem in problems[:20]:
+                    print(f"    MISMATCH {problem}", flush=True)
+
+    def run(self) -> None:
+        load = os.getloadavg()
+        started = datetime.now(timezone.utc)
+        try:
+            for size in self.args.sizes:
+                counts = [n for n in self.args.partners if size < 1_000_000 or n in self.args.large_partners]
+                self.size(size, "parquet", counts)
+                if size in self.args.csv_sizes:
+                    self.size(size, "csv", [n for n in counts if n <= 20])
+        finally:
+            write_results(self, load, os.getloadavg(), started)
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- RESULTS.md
+
+
+def _mmm(values: list[float], unit: str = "", digits: int = 2) -> str:
+    if not values:
+        return "-"
+    return f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f} / {max(values):.{digits}f}{unit}"
+
+
+def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: datetime) -> None:
+    args = bench.args
+    lines = [
+        "# datashare benchmark results",
+        "",
+        f"Produced by `{args.command_line}` on {started:%Y-%m-%d %H:%M} UTC.",
+        "",
+        "## Machine",
+        "",
+    ]
+    for key, value in machine().items():
+        lines.append(f"- {key}: {value}")
+    lines += [
+        f"- load average (1, 5, 15 min) at start: {', '.join(f'{x:.2f}' for x in load_start)}; "
+        f"at end: {', '.join(f'{x:.2f}' for x in load_end)}",
+    ]
+    if max(load_start[0], load_end[0]) > 0.5 * (os.cpu_count() or 1):
+        lines.append("- **the machine was shared and loaded during this run**: wall times are pessimistic")
+    lines += ["", "## Districts", "", "| students | format | schools | partners | input rows | attendance rows | "
+              "service contacts | synthesized in |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for (size, fmt), stamp in bench.stamps.items():
+        rows = stamp["rows"]
+        lines.append(f"| {size:,} | {fmt} | {stamp['schools']} | {stamp['partners']} | {sum(rows.values()):,} | "
+                     f"{rows.get('attendance', 0):,} | {rows.get('service_contacts', 0):,} | "
+                     f"{stamp.get('synth_seconds', '?')} s |")  # fmt: skip
+    lines += [
+        "",
+        f"## Figures (min / median / max over {args.repeats} run(s))",
+        "",
+        "Each command runs as a separate process; wall time includes interpreter start-up and imports. "
+        "`floor`: one plain polars query per table (`benchmarks/floor.py`); `run:N`: `datashare run` with N "
+        "agreements (validation included); `pandas`: one partner's comparison in pandas "
+        "(`benchmarks/pandas_ref.py`). Rows/s is total input rows / median wall time.",
+        "",
+        "| students | format | command | wall s | peak RSS GB | rows/s (median) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in bench.figures:
+        rate = f.rows / f.median_wall() if f.samples else 0
+        lines.append(f"| {f.size:,} | {f.fmt} | {f.name} | {_mmm(f.walls())} | {_mmm(f.rss_gb())} | {rate:,.0f} |")
+    staged = [f for f in bench.figures if f.stages and any(f.stages)]
+    if staged:
+        lines += ["", "## Stages of `datashare run` (median seconds, as printed by the command)", ""]
+        for f in staged:
+            names = list(dict.fromkeys(k for s in f.stages for k in s))
+            parts = [f"{k} {statistics.median([s.get(k, 0.0) for s in f.stages]):.1f}" for k in names]
+            lines.append(f"- {f.size:,} {f.fmt} {f.name}: " + "; ".join(parts))
+    lines += ["", "## Ratios (medians)", "", "| students | format | ratio | value | issue-6 target | met |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    by = {(f.size, f.fmt, f.name): f for f in bench.figures if f.samples}
+    for size, fmt in bench.stamps:
+        for label, num, den, limit in TARGETS:
+            if (size, fmt, num) in by and (size, fmt, den) in by:
+                ratio = by[(size, fmt, num)].median_wall() / by[(size, fmt, den)].median_wall()
+                binding = size >= 1_000_000 and fmt == "parquet"
+                met = ("yes" if ratio <= limit else "**no**") if binding else ("(yes)" if ratio <= limit else "(no)")
+                lines.append(f"| {size:,} | {fmt} | {label} | {ratio:.2f} | <= {limit} | {met} |")
+        if (size, fmt, "run:20") in by:
+            peak = max(by[(size, fmt, "run:20")].rss_gb())
+            binding = size >= 1_000_000 and fmt == "parquet"
+            met = "yes" if peak <= RSS_TARGET_GB else "**no**"
+            lines.append(f"| {size:,} | {fmt} | run(20) peak RSS GB | {peak:.2f} | <= {RSS_TARGET_GB} | "
+                         f"{met if binding else '(' + met.strip('*') + ')'} |")  # fmt: skip
+        if (size, fmt, "pandas") in by and (size, fmt, "run:1") in by:
+            ratio = by[(size, fmt, "pandas")].median_wall() / by[(size, fmt, "run:1")].median_wall()
+            binding = size == 100_000
+            met = "yes" if ratio >= PANDAS_TARGET else "**no**"
+            lines.append(f"| {size:,} | {fmt} | pandas / run(1) | {ratio:.2f} | >= {PANDAS_TARGET} | "
+                         f"{met if binding else '(' + met.strip('*') + ')'} |")  # fmt: skip
+    lines += ["", "Targets (issue 6) bind for the 1,000,000-student district from Parquet (time, memory) and "
+              "for pandas on the 100,000-student district; figures in parentheses are the same ratios at "
+              "other sizes, for information.", "", "## Pandas reference check", ""]  # fmt: skip
+    if not bench.checks:
+        lines.append("Not run.")
+    for size, fmt, problems in bench.checks:
+        if problems:
+            lines.append(f"- {size:,} {fmt}: **{len(problems)} MISMATCHES** between datashare's published cells "
+                         "and the pandas reference:")  # fmt: skip
+            lines += [f"  - {p}" for p in problems[:50]]
+        else:
+            lines.append(f"- {size:,} {fmt}: every published served/comparison n and value of el-centro's "
+                         "`aggregate_comparison.parquet` equals the pandas reference.")  # fmt: skip
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text("\n".join(lines) + "\n")
+    print(f"results written to {args.results}", flush=True)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=_ints, default=None, help="district sizes (students), e.g. 10000,100000")
+    parser.add_argument("--repeats", type=int, default=None, help="runs of each command (default 3)")
+    parser.add_argument("--partners", type=_ints, default=None, help="agreement counts for run (default 1,20,200)")
+    parser.add_argument("--large-partners", type=_ints, default=[1, 20],
+                        help="agreement counts for sizes >= 1,000,000 (default 1,20)")  # fmt: skip
+    parser.add_argument("--csv-sizes", type=_ints, default=None, help="sizes also run from CSV (default 100000)")
+    parser.add_argument("--pandas-sizes", type=_ints, default=None, help="sizes with the pandas reference")
+    parser.add_argument("--smoke", action="store_true", help="CI: 10,000 students, 1 repeat, 1 agreement")
+    parser.add_argument("--cache-dir", default=str(HERE / ".cache"), help="where synthetic districts are cached")
+    parser.add_argument("--results", default=str(HERE / "RESULTS.md"), help="the results file to write")
+    args = parser.parse_args(argv)
+    smoke = args.smoke
+    args.sizes = args.sizes or ([10_000] if smoke else [10_000, 100_000, 1_000_000])
+    args.repeats = args.repeats or (1 if smoke else 3)
+    args.partners = args.partners or ([1] if smoke else [1, 20, 200])
+    if 1 not in args.partners:
+        args.partners = [1, *args.partners]  # the pandas check compares against run(1)
+    args.csv_sizes = args.csv_sizes if args.csv_sizes is not None else ([] if smoke else [100_000])
+    args.pandas_sizes = args.pandas_sizes if args.pandas_sizes is not None else (
+        args.sizes if smoke else [10_000, 100_000])  # fmt: skip
+    args.command_line = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    bench = Bench(args)
+    bench.run()
+    failed = [c for c in bench.checks if c[2]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
