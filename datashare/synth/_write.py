@@ -128,7 +128,8 @@ class ExtractWriter:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SynthError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
+            message = f"{out_dir}: cannot create the output folder ({exc.strerror})"
+            raise SynthError(message) from exc
         self.fmt = fmt
         self.paths = {t: out_dir / f"{t}.{fmt}" for t in TABLES}
         self._partial = {t: out_dir / f".{t}.{fmt}.partial" for t in TABLES}
