@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", max_length=100)]
 """An id that becomes a folder name: lowercase letters, digits and inner hyphens."""
-
-METRICS: tuple[str, ...] = (
-    "attendance_rate",
-    "chronic_absence_rate",
-    "suspension_rate",
-    "incidents_per_student",
-    "mean_gpa",
-    "course_failure_rate",
-)
-"""The comparison metrics of CONTRACT section 3, in report order."""
 
 SHARE_METRICS: frozenset[str] = frozenset(
     {"chronic_absence_rate", "suspension_rate", "course_failure_rate"}
@@ -41,6 +31,9 @@ Metric = Literal[
     "mean_gpa",
     "course_failure_rate",
 ]
+
+METRICS: tuple[str, ...] = get_args(Metric)
+"""The comparison metrics of CONTRACT section 3, in report order."""
 
 _SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 

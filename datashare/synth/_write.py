@@ -11,96 +11,19 @@ import pyarrow.parquet as pq
 
 from datashare.errors import SynthError, SynthOutputExists
 
-TABLES = (
-    "schools",
-    "students",
-    "enrollments",
-    "attendance",
-    "discipline",
-    "grades",
-    "service_contacts",
-    "consents",
-)
+from datashare.extract.schema import TABLES, load_schemas
 
 _BATCH_ROWS = 1 << 20  # rows per Parquet row group
-_S, _D, _B, _F, _I = pa.string(), pa.date32(), pa.bool_(), pa.float64(), pa.int64()
+_ARROW = {
+    "id": pa.string(), "text": pa.string(), "enum": pa.string(), "school_year": pa.string(),
+    "date": pa.date32(), "bool": pa.bool_(), "number": pa.float64(), "integer": pa.int64(),
+}
 
 SCHEMAS: dict[str, pa.Schema] = {
-    "schools": pa.schema([("school_id", _S), ("school_name", _S), ("district_id", _S)]),
-    "students": pa.schema(
-        [
-            ("student_id", _S),
-            ("first_name", _S),
-            ("last_name", _S),
-            ("birth_date", _D),
-            ("grade_level", _S),
-            ("gender", _S),
-            ("race_ethnicity", _S),
-            ("english_learner", _B),
-            ("special_education", _B),
-            ("economically_disadvantaged", _B),
-        ]
-    ),
-    "enrollments": pa.schema(
-        [
-            ("student_id", _S),
-            ("school_id", _S),
-            ("school_year", _S),
-            ("entry_date", _D),
-            ("exit_date", _D),
-            ("grade_level", _S),
-        ]
-    ),
-    "attendance": pa.schema(
-        [("student_id", _S), ("school_id", _S), ("date", _D), ("status", _S)]
-    ),
-    "discipline": pa.schema(
-        [
-            ("incident_id", _S),
-            ("student_id", _S),
-            ("school_id", _S),
-            ("incident_date", _D),
-            ("behavior", _S),
-            ("action", _S),
-            ("days_removed", _F),
-        ]
-    ),
-    "grades": pa.schema(
-        [
-            ("student_id", _S),
-            ("school_id", _S),
-            ("school_year", _S),
-            ("term", _S),
-            ("course_id", _S),
-            ("subject", _S),
-            ("letter_grade", _S),
-            ("grade_points", _F),
-            ("credits_attempted", _F),
-            ("credits_earned", _F),
-        ]
-    ),
-    "service_contacts": pa.schema(
-        [
-            ("partner_id", _S),
-            ("student_id", _S),
-            ("contact_date", _D),
-            ("service_type", _S),
-            ("minutes", _I),
-            ("school_id", _S),
-        ]
-    ),
-    "consents": pa.schema(
-        [
-            ("consent_id", _S),
-            ("student_id", _S),
-            ("partner_id", _S),
-            ("scope", _S),
-            ("granted_on", _D),
-            ("revoked_on", _D),
-            ("signed_by", _S),
-        ]
-    ),
+    table: pa.schema([(c.name, _ARROW[c.type]) for c in schema.columns])
+    for table, schema in load_schemas().items()
 }
+"""The Parquet schema of each table, from the canonical extract schemas."""
 
 
 def existing_extract_files(out_dir: Path) -> list[str]:
