@@ -135,7 +135,7 @@ def synth_hash() -> str:
 
 
 def schools_for(size: int) -> int:
-    return max(2, round(size / 1700))
+    return max(4, round(size / 1700))
 
 
 def district(cache: Path, size: int, fmt: str, partners: int, seed: int = SEED) -> tuple[Path, dict]:

@@ -235,3 +235,30 @@ def test_property_random_districts_never_leak(tmp_path_factory, seed: int, stude
         for column in ("served_n", "comparison_n"):
             published = frame[column].drop_nulls().cast(pl.Int64)
             assert (published >= 10).all(), (csv, column)
+
+
+def test_no_secret_in_any_output_or_message(released: Path, district, tmp_path: Path) -> None:
+    """The district secret and the signing key appear in no file under OUT/, no CLI output
+    and no error message, in any common encoding."""
+    import base64
+
+    secret = district["key"].read_bytes()
+    private_pem = district["signing"].read_bytes()
+    private_body = b"".join(line for line in private_pem.splitlines() if not line.startswith(b"-----"))
+    needles = [secret, secret.hex().encode(), base64.b64encode(secret), base64.b32encode(secret).lower(), private_body]
+    for path in released.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(n in data for n in needles), path
+    # A key file of the wrong size: the error names the file, never its content.
+    short = tmp_path / "short.key"
+    short.write_bytes(secret[:20])
+    short.chmod(0o600)
+    result = CliRunner().invoke(app, [
+        "run", "--extract", str(district["extract"]), "--agreements", str(examples_dir()),
+        "--key-file", str(short), "--as-of", "2026-06-30", "--out", str(tmp_path / "out"),
+    ])
+    assert result.exit_code != 0 and "short.key" in result.output
+    text = result.output.encode()
+    assert not any(n[:20] in text for n in needles if len(n) >= 20)
+    assert secret[:20].hex().encode() not in text
