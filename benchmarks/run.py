@@ -301,6 +301,8 @@ class Bench:
         self.cache = Path(args.cache_dir).resolve()
         self.work = Path(tempfile.mkdtemp(prefix="datashare-bench-"))
         self.figures: list[Figure] = []
+        self.load_start = os.getloadavg()
+        self.started = datetime.now(timezone.utc)
         self.stamps: dict[tuple[int, str], dict] = {}
         self.checks: list[tuple[int, str, int, list[str]]] = []
         self.key_file = self.work / "district.key"
@@ -312,7 +314,9 @@ class Bench:
     def repeat(self, size: int, fmt: str, name: str, rows: int, command: list[str], *, keep: bool = False,
                out: Path | None = None) -> Figure:  # fmt: skip
         figure = Figure(size, fmt, name, rows)
-        for i in range(self.args.repeats):
+        self.figures.append(figure)
+        slow = name.startswith("run:") and int(name[4:]) >= 100
+        for i in range(self.args.slow_repeats if slow else self.args.repeats):
             if out is not None:
                 shutil.rmtree(out, ignore_errors=True)
             sample = measure(command, cwd=ROOT)
@@ -323,8 +327,12 @@ class Bench:
                   f"{sample.rss_kb / 1024**2:5.2f} GB", flush=True)  # fmt: skip
             if out is not None and not (keep and i == 0):
                 shutil.rmtree(out, ignore_errors=True)
-        self.figures.append(figure)
+            self.save()
         return figure
+
+    def save(self, *, quiet: bool = True) -> None:
+        """Rewrite the results file, so an interrupted session still leaves its figures."""
+        write_results(self, self.load_start, os.getloadavg(), self.started, quiet=quiet)
 
     def size(self, size: int, fmt: str, partner_counts: list[int]) -> None:
         extract, stamp = district(self.cache, size, fmt, max(max(self.args.partners), 1))
@@ -354,16 +362,14 @@ class Bench:
                     print(f"    MISMATCH {problem}", flush=True)
 
     def run(self) -> None:
-        load = os.getloadavg()
-        started = datetime.now(timezone.utc)
         try:
             for size in self.args.sizes:
                 counts = [n for n in self.args.partners if size < 1_000_000 or n in self.args.large_partners]
                 self.size(size, "parquet", counts)
                 if size in self.args.csv_sizes:
-                    self.size(size, "csv", [n for n in counts if n <= 20])
+                    self.size(size, "csv", [n for n in counts if n in self.args.csv_partners])
         finally:
-            write_results(self, load, os.getloadavg(), started)
+            self.save(quiet=False)
             shutil.rmtree(self.work, ignore_errors=True)
 
 
@@ -376,7 +382,7 @@ def _mmm(values: list[float], unit: str = "", digits: int = 2) -> str:
     return f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f} / {max(values):.{digits}f}{unit}"
 
 
-def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: datetime) -> None:
+def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: datetime, *, quiet: bool = False) -> None:
     args = bench.args
     lines = [
         "# datashare benchmark results",
@@ -403,19 +409,22 @@ def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: dat
                      f"{stamp.get('synth_seconds', '?')} s |")  # fmt: skip
     lines += [
         "",
-        f"## Figures (min / median / max over {args.repeats} run(s))",
+        "## Figures (min / median / max over the runs)",
         "",
         "Each command runs as a separate process; wall time includes interpreter start-up and imports. "
         "`floor`: one plain polars query per table (`benchmarks/floor.py`); `run:N`: `datashare run` with N "
         "agreements (validation included); `pandas`: one partner's comparison in pandas "
         "(`benchmarks/pandas_ref.py`). Rows/s is total input rows / median wall time.",
         "",
-        "| students | format | command | wall s | peak RSS GB | rows/s (median) |",
-        "|---|---|---|---|---|---|",
+        "| students | format | command | runs | wall s | peak RSS GB | rows/s (median) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in bench.figures:
-        rate = f.rows / f.median_wall() if f.samples else 0
-        lines.append(f"| {f.size:,} | {f.fmt} | {f.name} | {_mmm(f.walls())} | {_mmm(f.rss_gb())} | {rate:,.0f} |")
+        if not f.samples:
+            continue
+        rate = f.rows / f.median_wall()
+        lines.append(f"| {f.size:,} | {f.fmt} | {f.name} | {len(f.samples)} | {_mmm(f.walls())} | "
+                     f"{_mmm(f.rss_gb())} | {rate:,.0f} |")  # fmt: skip
     staged = [f for f in bench.figures if f.stages and any(f.stages)]
     if staged:
         lines += ["", "## Stages of `datashare run` (median seconds, as printed by the command)", ""]
@@ -460,7 +469,8 @@ def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: dat
                          "values of el-centro's `aggregate_comparison.parquet` equal the pandas reference.")  # fmt: skip
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text("\n".join(lines) + "\n")
-    print(f"results written to {args.results}", flush=True)
+    if not quiet:
+        print(f"results written to {args.results}", flush=True)
 
 
 def _ints(text: str) -> list[int]:
@@ -474,6 +484,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--partners", type=_ints, default=None, help="agreement counts for run (default 1,20,200)")
     parser.add_argument("--large-partners", type=_ints, default=[1, 20],
                         help="agreement counts for sizes >= 1,000,000 (default 1,20)")  # fmt: skip
+    parser.add_argument("--slow-repeats", type=int, default=None,
+                        help="runs of `run` with 100 or more agreements (default: --repeats)")
+    parser.add_argument("--csv-partners", type=_ints, default=[1, 20], help="agreement counts run from CSV")
     parser.add_argument("--csv-sizes", type=_ints, default=None, help="sizes also run from CSV (default 100000)")
     parser.add_argument("--pandas-sizes", type=_ints, default=None, help="sizes with the pandas reference")
     parser.add_argument("--smoke", action="store_true", help="CI: 10,000 students, 1 repeat, 1 agreement")
@@ -483,6 +496,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     smoke = args.smoke
     args.sizes = args.sizes or ([10_000] if smoke else [10_000, 100_000, 1_000_000])
     args.repeats = args.repeats or (1 if smoke else 3)
+    args.slow_repeats = args.slow_repeats or args.repeats
     args.partners = args.partners or ([1] if smoke else [1, 20, 200])
     if 1 not in args.partners:
         args.partners = [1, *args.partners]  # the pandas check compares against run(1)

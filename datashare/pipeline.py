@@ -22,6 +22,7 @@ from datashare.extract import Extract, load_extract
 from datashare.package.publish import PublishResult, publish
 from datashare.package.sign import load_private_key
 from datashare.release.compute import compute_releases
+from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
 from datashare.release.keys import read_secret
 from datashare.release.types import PartnerRelease
 
@@ -95,11 +96,19 @@ def release(
     lap("agreements")
 
     say("validating the extract")
-    data = extract if isinstance(extract, Extract) else load_extract(extract)
+    data = (
+        extract
+        if isinstance(extract, Extract)
+        else load_extract(extract, riders={"attendance": attendance_aggregations()})
+    )
     lap("validate")
 
     say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
-    releases = compute_releases(data.tables, data.school_year, loaded, secret, as_of)
+    tables = dict(data.tables)
+    if "attendance" in data.aggregates:
+        # Derive once: the validator's pass over attendance already summed each student's days.
+        tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
+    releases = compute_releases(tables, data.school_year, loaded, secret, as_of)
     lap("compute")
 
     say("checking, packaging and signing")

@@ -262,3 +262,17 @@ def test_no_secret_in_any_output_or_message(released: Path, district, tmp_path: 
     text = result.output.encode()
     assert not any(n[:20] in text for n in needles if len(n) >= 20)
     assert secret[:20].hex().encode() not in text
+
+
+def test_attendance_is_derived_in_the_validators_pass_with_the_same_result(district) -> None:
+    """The summary computed as a rider of validation equals a fresh derivation."""
+    from datashare.extract import load_extract
+    from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations, derive
+
+    plain = load_extract(district["extract"])
+    ridden = load_extract(district["extract"], riders={"attendance": attendance_aggregations()})
+    assert plain.aggregates == {} and set(ridden.aggregates) == {"attendance"}
+    fresh = derive(plain.tables, plain.school_year)
+    shared = derive({**ridden.tables, ATTENDANCE_SUMMARY: ridden.aggregates["attendance"].lazy()}, ridden.school_year)
+    assert fresh.student_school.equals(shared.student_school)
+    assert fresh.enrolled.equals(shared.enrolled)

@@ -9,7 +9,7 @@ extract folder.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -111,6 +111,8 @@ class Extract:
     files: Mapping[str, Path]
     school_year: SchoolYear
     report: object  # ValidationReport; typed loosely to keep this module free of the validator
+    aggregates: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    """Results of the aggregations a caller asked the validator to compute (``riders``)."""
 
     def __getitem__(self, table: str) -> pl.LazyFrame:
         return self.tables[table]

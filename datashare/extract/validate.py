@@ -10,7 +10,7 @@ counts, never cell values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandera.polars as pa
@@ -49,8 +49,9 @@ def _finding(
 class _TableRead:
     """One table's file, its dtypes, and the findings that stop it being read further."""
 
-    def __init__(self, folder: Path, schema: TableSchema) -> None:
+    def __init__(self, folder: Path, schema: TableSchema, riders: Sequence[pl.Expr] = ()) -> None:
         self.schema = schema
+        self.riders = tuple(riders)
         self.file: TableFile | None = None
         self.source: dict[str, pl.DataType] = {}
         self.findings: list[Finding] = []
@@ -138,7 +139,9 @@ class _TableRead:
         """Per group of the key's leading columns: rows, distinct last key column, date bounds.
 
         Computed once per table (one grouped pass) and shared by the key rule and the
-        cross-table rules of attendance.
+        cross-table rules of attendance. ``riders`` are further aggregations a caller asked
+        for in the same pass (the release's per-student attendance summary), so that a big
+        table is scanned once for validation and derivation together.
         """
         if self._groups is None:
             *lead, last = self.schema.key
@@ -151,6 +154,7 @@ class _TableRead:
                     pl.col(last).n_unique().alias("__u"),
                     *[pl.col(d).min().alias(f"__first_{d}") for d in dates],
                     *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
+                    *self.riders,
                 )
                 .collect(engine="streaming")
             )
@@ -451,11 +455,15 @@ def _cross_findings(reads: Mapping[str, _TableRead], year: SchoolYear) -> list[F
 # ---------------------------------------------------------------------------------------
 
 
-def _reads(folder: Path) -> dict[str, _TableRead]:
+def _reads(folder: Path, riders: Mapping[str, Sequence[pl.Expr]] | None = None) -> dict[str, _TableRead]:
     if not folder.is_dir():
         raise ExtractError(f"extract folder {folder} does not exist or is not a folder")
     schemas = load_schemas()
-    return {name: _TableRead(folder, schemas[name]) for name in TABLES}
+    riders = riders or {}
+    unknown = set(riders) - {n for n in TABLES if len(schemas[n].key) > 1}
+    if unknown:
+        raise ValueError(f"riders need a table with a key of two or more columns, not {sorted(unknown)}")
+    return {name: _TableRead(folder, schemas[name], riders.get(name, ())) for name in TABLES}
 
 
 def validate(folder: str | Path, *, school_year: str | None = None) -> ValidationReport:
@@ -469,8 +477,10 @@ def validate(folder: str | Path, *, school_year: str | None = None) -> Validatio
     return report
 
 
-def _validate(folder: Path, school_year: str | None) -> tuple[ValidationReport, dict[str, _TableRead]]:
-    reads = _reads(folder)
+def _validate(
+    folder: Path, school_year: str | None, riders: Mapping[str, Sequence[pl.Expr]] | None = None
+) -> tuple[ValidationReport, dict[str, _TableRead]]:
+    reads = _reads(folder, riders)
     findings: list[Finding] = []
     for read in reads.values():
         findings += read.findings
@@ -517,10 +527,22 @@ def _row_count(read: _TableRead) -> int | None:
         return None
 
 
-def load_extract(folder: str | Path, *, school_year: str | None = None) -> Extract:
-    """Validate the extract and return its typed tables; raise :class:`ExtractInvalid` if not valid."""
+def load_extract(
+    folder: str | Path,
+    *,
+    school_year: str | None = None,
+    riders: Mapping[str, Sequence[pl.Expr]] | None = None,
+) -> Extract:
+    """Validate the extract and return its typed tables; raise :class:`ExtractInvalid` if not valid.
+
+    ``riders`` maps a table with a compound key (``attendance``, ``enrollments``,
+    ``discipline``, ``grades``) to aggregations computed in the validator's own grouped pass
+    over that table, grouped by the key's leading columns (for attendance: ``student_id``,
+    ``school_id``); their results are in ``Extract.aggregates``. The release uses this to
+    derive its attendance summary without a second scan of daily attendance.
+    """
     folder = Path(folder)
-    report, reads = _validate(folder, school_year)
+    report, reads = _validate(folder, school_year, riders)
     if not report.valid or report.school_year is None:
         errors = report.errors
         first = errors[0].message if errors else "the school year is unknown"
@@ -529,10 +551,17 @@ def load_extract(folder: str | Path, *, school_year: str | None = None) -> Extra
             f"Run `datashare validate {folder}` for the full report.",
             report,
         )
+    aggregates = {}
+    for name, exprs in (riders or {}).items():
+        read = reads[name]
+        lead = list(read.schema.key[:-1])
+        names = [e.meta.output_name() for e in exprs]
+        aggregates[name] = read.group_stats().select(*lead, *names)
     return Extract(
         folder=folder,
         tables={name: typed(r.raw(), r.schema, r.source) for name, r in reads.items()},
         files={name: r.file.path for name, r in reads.items() if r.file},
         school_year=SchoolYear.parse(report.school_year),
         report=report,
+        aggregates=aggregates,
     )

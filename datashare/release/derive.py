@@ -91,18 +91,32 @@ def enrolled_pairs(enrollments: pl.LazyFrame, school_year: SchoolYearLike) -> pl
     return enrollments.filter(overlaps).select("school_id", "student_id").unique()
 
 
+ATTENDANCE_SUMMARY = "attendance_summary"
+"""Key under which ``tables`` may carry the attendance summary already computed (see
+:func:`attendance_aggregations`), e.g. by the validator's own pass over attendance."""
+
+
+def attendance_aggregations() -> list[pl.Expr]:
+    """Day counts of one student at one school, as aggregations over their attendance rows.
+
+    Shared with the extract validator (``load_extract(riders=...)``), which computes them in
+    the grouped pass it makes anyway, so that daily attendance is scanned once per run.
+    """
+    status = pl.col("status")
+    return [
+        pl.len().cast(pl.Int64).alias("days_enrolled"),
+        status.is_in(PRESENT_STATUSES).sum().cast(pl.Int64).alias("days_present"),
+        (status == "excused_absence").sum().cast(pl.Int64).alias("days_excused"),
+        (status == "unexcused_absence").sum().cast(pl.Int64).alias("days_unexcused"),
+    ]
+
+
 def attendance_summary(attendance: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
     """Day counts per student and school: one streaming pass over daily attendance."""
-    status = pl.col("status")
     return (
         attendance.filter(_in_year("date", school_year))
         .group_by("school_id", "student_id")
-        .agg(
-            days_enrolled=pl.len().cast(pl.Int64),
-            days_present=status.is_in(PRESENT_STATUSES).sum().cast(pl.Int64),
-            days_excused=(status == "excused_absence").sum().cast(pl.Int64),
-            days_unexcused=(status == "unexcused_absence").sum().cast(pl.Int64),
-        )
+        .agg(attendance_aggregations())
     )
 
 
@@ -137,13 +151,22 @@ def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYearLike) -> S
     """Summarize the extract once; see :data:`SUMMARY_SCHEMA` for the columns.
 
     ``tables`` holds typed LazyFrames (``enrollments``, ``attendance``, ``discipline``,
-    ``grades``) as produced by the extract reader.
+    ``grades``) as produced by the extract reader, and optionally
+    :data:`ATTENDANCE_SUMMARY`: the attendance summary already computed for a validated
+    extract (then attendance itself is not read again).
     """
     enrolled_lf = enrolled_pairs(tables["enrollments"], school_year)
+    # A validated extract has every attendance day inside the school year, so the summary
+    # the validator computed in its own pass equals a fresh one; reuse it when given.
+    attendance_lf = (
+        tables[ATTENDANCE_SUMMARY]
+        if ATTENDANCE_SUMMARY in tables
+        else attendance_summary(tables["attendance"], school_year)
+    )
     enrolled, attendance, discipline, grades = pl.collect_all(
         [
             enrolled_lf,
-            attendance_summary(tables["attendance"], school_year),
+            attendance_lf,
             discipline_summary(tables["discipline"], school_year),
             grades_summary(tables["grades"], school_year),
         ],
