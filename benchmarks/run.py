@@ -325,7 +325,9 @@ class Bench:
                 figure.stages.append(stage_times(sample.stdout))
             print(f"  {size:>9,} {fmt:<7} {name:<10} #{i + 1}: {sample.wall:7.2f} s  "
                   f"{sample.rss_kb / 1024**2:5.2f} GB", flush=True)  # fmt: skip
-            if out is not None and not (keep and i == 0):
+            if out is not None and keep and i == 0:
+                out.rename(out.with_name(out.name + "-kept"))  # for the pandas check
+            if out is not None:
                 shutil.rmtree(out, ignore_errors=True)
             self.save()
         return figure
@@ -351,7 +353,7 @@ class Bench:
             reference = self.work / f"pandas-{size}-{fmt}.parquet"
             self.repeat(size, fmt, "pandas", rows,
                         [PYTHON, str(HERE / "pandas_ref.py"), str(extract), "el-centro", str(reference)])  # fmt: skip
-            package = self.work / f"out-{size}-{fmt}-1" / "partners" / "el-centro" / "el-centro-2025-2026"
+            package = self.work / f"out-{size}-{fmt}-1-kept" / "partners" / "el-centro" / "el-centro-2025-2026"
             if 1 in partner_counts and package.exists():
                 compared, problems = compare_with_pandas(package / "data" / "aggregate_comparison.parquet", reference)
                 self.checks.append((size, fmt, compared, problems))

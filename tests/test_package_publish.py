@@ -19,7 +19,7 @@ from package_fixtures import RAW_IDS, aggregate_table, release
 
 from datashare.errors import OutputCheckFailed, PackageExists
 from datashare.package.audit import verify_audit
-from datashare.package.check import check_release
+from datashare.package.check import check_release, check_releases
 from datashare.package.publish import publish
 from datashare.package.sign import generate_signing_keys
 from datashare.package.verify import verify
@@ -77,8 +77,17 @@ def test_leaky_outputs_are_blocked(tmp_path: Path, table: str, change: pl.Expr, 
     leaky = dataclasses.replace(rel, tables={**rel.tables, table: rel.tables[table].with_columns(change)})
     with pytest.raises(OutputCheckFailed, match=expected):
         check_release(leaky, RAW_IDS, tmp_path / "checks")
-    report = (tmp_path / "checks" / "validation.json").read_text()
-    assert "000102" not in report and "000103" not in report  # no raw id in the district report
+    assert json.loads((tmp_path / "checks" / "validation.json").read_text())["success"] is False
+    _assert_no_raw_id(tmp_path / "checks")
+
+
+def _assert_no_raw_id(checks: Path) -> None:
+    """No raw student id in any district result file (validation records, pages)."""
+    files = [p for p in checks.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        text = path.read_text()
+        assert not any(raw in text for raw in RAW_IDS.to_list()), path
 
 
 def test_too_small_group_is_blocked(tmp_path: Path) -> None:
@@ -167,3 +176,54 @@ def test_blocked_check_publishes_nothing(tmp_path: Path, inputs: dict[str, Path]
     assert not (tmp_path / "out" / "partners").exists()
     assert not (tmp_path / "out" / "district" / "audit.jsonl").exists()
     assert (tmp_path / "out" / "district" / "checks" / rel.agreement_id / "index.html").exists()
+
+
+def test_one_leak_among_three_releases_of_a_template_is_named(tmp_path: Path, inputs: dict[str, Path]) -> None:
+    out = tmp_path / "out"
+    _run(out, inputs, [release("old-2025-2026", "old", individual=False)])
+    before = _snapshot(out)
+    first, second, third = (release(f"{p}-2025-2026", p) for p in ("first", "second", "third"))
+    leak = second.tables["attendance"].with_columns(pl.when(pl.col("school_id") == "S2").then(pl.lit("000103")).otherwise(pl.col("school_id")).alias("school_id"))
+    second = dataclasses.replace(second, tables={**second.tables, "attendance": leak})
+    with pytest.raises(OutputCheckFailed) as blocked:
+        _run(out, inputs, [first, second, third])
+    message = str(blocked.value)
+    assert message.startswith("agreement second-2025-2026: ")
+    assert "table attendance: expect_column_values_to_not_be_in_set on column school_id failed for 1 value(s)" in message
+    assert "first-2025-2026" not in message and "third-2025-2026" not in message
+    assert _snapshot(out) == before  # no package, no audit entry, no run report
+    assert verify_audit(out / "district" / "audit.jsonl").entries == 1
+    checks = out / "district" / "checks"
+    verdicts = {a: json.loads((checks / f"{a}-2025-2026" / "validation.json").read_text())["success"] for a in ("first", "second", "third")}
+    assert verdicts == {"first": True, "second": False, "third": True}
+    assert "BLOCKED" in (checks / "index.html").read_text()
+    _assert_no_raw_id(checks)
+
+
+def test_two_templates_in_one_run_share_only_identical_suites(tmp_path: Path, inputs: dict[str, Path]) -> None:
+    releases = [release(), release("hope-2025-2026", "hope", individual=False), release("sol-2025-2026", "sol")]
+    out = tmp_path / "out"
+    result = _run(out, inputs, releases)
+    assert [p.status for p in result.packages] == ["new", "new", "new"]
+    assert not (out / "partners" / "hope" / "hope-2025-2026" / "data" / "individual").exists()
+    checks = out / "district" / "checks"
+    records = [json.loads(p.read_text()) for p in sorted((checks / "validations").glob("*.json"))]
+    assert sorted((r["table"], r["agreements"]) for r in records) == [  # one validation per table, not per package
+        ("aggregate_comparison", ["el-centro-2025-2026", "hope-2025-2026", "sol-2025-2026"]),
+        ("attendance", ["el-centro-2025-2026", "sol-2025-2026"]),
+        ("students", ["el-centro-2025-2026", "sol-2025-2026"]),
+    ]
+    hope = json.loads((checks / "hope-2025-2026" / "validation.json").read_text())
+    assert list(hope["tables"]) == ["aggregate_comparison"]
+    assert hope["tables"]["aggregate_comparison"]["rows"] == 4
+    assert hope["tables"]["aggregate_comparison"]["rows_validated"] == 12
+    assert (checks / "hope-2025-2026" / hope["tables"]["aggregate_comparison"]["validation"]).is_file()
+
+    # A stricter agreement gets its own suite: its served_n of 12 is refused at 15, not merged with 10.
+    strict = releases[1].agreement
+    assert strict.aggregate is not None
+    strict = strict.model_copy(update={"aggregate": strict.aggregate.model_copy(update={"min_cell_size": 15})})
+    mixed = [releases[0], dataclasses.replace(releases[1], agreement=strict), releases[2]]
+    with pytest.raises(OutputCheckFailed, match=r"^agreement hope-2025-2026: .*to_be_between on column served_n failed for 1"):
+        check_releases(mixed, RAW_IDS, tmp_path / "strict")
+    assert json.loads((tmp_path / "strict" / "el-centro-2025-2026" / "validation.json").read_text())["success"] is True

@@ -1,13 +1,15 @@
 """Publish a run's packages all or nothing, and record them in the audit log.
 
-Every package is written, checked (great-expectations), signed and encrypted under
-``OUT/.staging-<random>/``, on the same file system as its destination. Only when every
-package is complete are they moved into ``OUT/partners/<partner_id>/<agreement_id>/`` by
-``rename``, together with the new ``district/run_report.json``; the audit entries are
-appended last. Each rename is journaled: an exception or an interrupt at any point undoes
-the renames done so far (a replaced package is first renamed aside into the staging
-folder and restored), removes the folders the run created, and leaves ``OUT/partners/``
-and the audit log as they were.
+The outgoing tables of every release are first checked together (great-expectations, one
+validation per template and table, see :func:`~datashare.package.check.check_releases`); a
+blocked check stops the run before anything is staged. Every package is then written,
+signed and encrypted under ``OUT/.staging-<random>/``, on the same file system as its
+destination. Only when every package is complete are they moved into
+``OUT/partners/<partner_id>/<agreement_id>/`` by ``rename``, together with the new
+``district/run_report.json``; the audit entries are appended last. Each rename is
+journaled: an exception or an interrupt at any point undoes the renames done so far (a
+replaced package is first renamed aside into the staging folder and restored), removes
+the folders the run created, and leaves ``OUT/partners/`` and the audit log as they were.
 
 What remains: a process killed outright (SIGKILL, power loss) in the middle of the rename
 phase, a few milliseconds long, leaves some packages moved and others not; the staging
@@ -36,7 +38,7 @@ import polars as pl
 from datashare.errors import DatashareError, PackageExists, ReleaseError
 from datashare.package.audit import AuditResult, append_entries
 from datashare.package.bag import MANIFEST, RELEASE_JSON, SIGNATURE, TAGMANIFEST, dumps_json, sha256_file, write_package
-from datashare.package.check import check_release
+from datashare.package.check import check_releases
 from datashare.package.encrypt import encrypt_package
 from datashare.package.sign import load_private_key, sign_bag
 from datashare.package.verify import verify
@@ -88,7 +90,7 @@ def publish(
     operator: str | None = None,
     progress: Progress | None = None,
 ) -> PublishResult:
-    """Write, check, sign and encrypt every release, then move them all into ``out`` or none."""
+    """Check every release, write, sign and encrypt them, then move them all into ``out`` or none."""
     out = Path(out)
     say = progress or (lambda _message: None)
     seen: set[tuple[str, str]] = set()
@@ -100,6 +102,8 @@ def publish(
     private_key = load_private_key(signing_key) if signing_key is not None else None
     inputs = {name: sha256_file(Path(path)) for name, path in sorted(input_files.items())}
 
+    say(f"checking the outgoing tables of {len(releases)} release(s)")
+    check_releases(releases, raw_student_ids, out / "district" / "checks")
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
@@ -107,7 +111,7 @@ def publish(
         for index, release in enumerate(releases):
             say(f"packaging {release.partner_id}/{release.agreement_id}")
             plans.append(
-                _stage(release, staging / str(index), out, raw_student_ids, input_files, private_key)
+                _stage(release, staging / str(index), out, input_files, private_key)
             )
         for plan in plans:
             plan.status = _status(plan, replace)
@@ -139,13 +143,11 @@ def _stage(
     release: PartnerRelease,
     folder: Path,
     out: Path,
-    raw_student_ids: pl.Series,
     input_files: Mapping[str, Path],
     private_key: object,
 ) -> _Plan:
     bag = folder / release.agreement_id
     write_package(release, bag, input_files=input_files)
-    check_release(release, raw_student_ids, out / "district" / "checks" / release.agreement_id)
     if private_key is not None:
         sign_bag(bag, private_key)  # type: ignore[arg-type]
     recipients = release.agreement.delivery.age_recipients if release.agreement.delivery else ()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -26,13 +26,28 @@ from datashare.errors import AgreementRefused, ReleaseError
 from datashare.release.consent import consented
 from datashare.release.derive import SchoolYearLike, Summaries, derive, school_year_label
 from datashare.release.disclosure import REASONS, apply_disclosure_control
-from datashare.release.eligibility import contact_counts, covered_enrolled, eligible
+from datashare.release.eligibility import contact_counts, covered_enrolled, covered_students, partner_eligibility
 from datashare.release.individual import check_fields, individual_tables
 from datashare.release.keys import partner_key, student_keys
-from datashare.release.metrics import ALL_SCHOOLS, comparison_cells
+from datashare.release.metrics import ALL_SCHOOLS, CoveredUnits, comparison_cells, covered_units, students_rows
 from datashare.release.types import PartnerRelease
 
 AGGREGATE_TABLE = "aggregate_comparison"
+
+
+@dataclass(frozen=True)
+class Covered:
+    """What every agreement covering one set of schools shares, built once per run.
+
+    ``school_ids``: the covered school ids; ``enrolled``: their distinct (school_id,
+    student_id) pairs sorted by ``student_id``; ``students``: the distinct enrolled
+    ``student_id``, sorted; ``units``: the comparison base of :mod:`metrics`.
+    """
+
+    school_ids: pl.Series
+    enrolled: pl.DataFrame
+    students: pl.Series
+    units: CoveredUnits
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,9 @@ class Prepared:
 
     ``students``, ``discipline`` and ``grades`` hold only ``student_id``, ``school_id``
     (not for students), ``birth_date`` (students) and releasable catalog columns, and only
-    rows of the school year.
+    rows of the school year; they are sorted by ``student_id`` so that an agreement reads
+    only its own students' rows. ``contacts`` and ``consents`` are sorted by
+    ``partner_id`` so that an agreement reads only its partner's rows.
     """
 
     school_year: str
@@ -52,6 +69,34 @@ class Prepared:
     students: pl.DataFrame
     discipline: pl.DataFrame
     grades: pl.DataFrame
+    _covered: dict[frozenset[str] | None, Covered] = field(default_factory=dict, repr=False, compare=False)
+
+    def covered(self, schools: frozenset[str] | None) -> Covered:
+        """The shared base of the agreements covering ``schools`` (``None``: all), cached."""
+        if schools not in self._covered:
+            rows = self.schools
+            student_school = self.summaries.student_school
+            if schools is not None:
+                wanted = pl.Series(sorted(schools), dtype=pl.String).implode()
+                rows = rows.filter(pl.col("school_id").is_in(wanted))
+                student_school = student_school.filter(pl.col("school_id").is_in(wanted))
+            enrolled = covered_enrolled(self.summaries.enrolled, schools).select("school_id", "student_id")
+            self._covered[schools] = Covered(
+                school_ids=rows.get_column("school_id"),
+                enrolled=enrolled.sort("student_id", "school_id"),
+                students=covered_students(enrolled, None),
+                units=covered_units(student_school, rows),
+            )
+        return self._covered[schools]
+
+    def partner_rows(self, table: str, partner_id: str) -> pl.DataFrame:
+        """The ``contacts`` or ``consents`` rows of one partner, sliced without a scan."""
+        frame: pl.DataFrame = getattr(self, table)
+        column = frame.get_column("partner_id")
+        key = pl.Series([partner_id], dtype=pl.String)
+        lo = column.search_sorted(key, side="left").item()
+        hi = column.search_sorted(key, side="right").item()
+        return frame.slice(lo, hi - lo)
 
 
 def _catalog_columns(frame: pl.LazyFrame, table: str, keep: Sequence[str]) -> pl.LazyFrame:
@@ -66,12 +111,13 @@ def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYearLike) -> 
     in_year = pl.col("incident_date").is_between(school_year.start, school_year.end)
     students, discipline, grades, consents, schools = pl.collect_all(
         [
-            _catalog_columns(tables["students"], "students", ["student_id", "birth_date"]),
-            _catalog_columns(tables["discipline"].filter(in_year), "discipline", ["student_id", "school_id"]),
+            _catalog_columns(tables["students"], "students", ["student_id", "birth_date"]).sort("student_id"),
+            _catalog_columns(tables["discipline"].filter(in_year), "discipline", ["student_id", "school_id"])
+            .sort("student_id", maintain_order=True),
             _catalog_columns(
                 tables["grades"].filter(pl.col("school_year") == label), "grades", ["student_id", "school_id"]
-            ),
-            tables["consents"],
+            ).sort("student_id", maintain_order=True),
+            tables["consents"].sort("partner_id", maintain_order=True),
             tables["schools"].select("school_id", "school_name"),
         ]
     )
@@ -79,7 +125,7 @@ def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYearLike) -> 
         school_year=label,
         schools=schools.sort("school_id"),
         summaries=derive(tables, school_year),
-        contacts=contact_counts(tables["service_contacts"], school_year),
+        contacts=contact_counts(tables["service_contacts"], school_year).sort("partner_id", maintain_order=True),
         consents=consents,
         students=students,
         discipline=discipline,
@@ -139,17 +185,17 @@ def release_partner(
     """
     agreement = loaded.agreement
     assert agreement.partner is not None
-    schools = covered_schools(agreement)
-    summaries = prepared.summaries
-    enrolled = covered_enrolled(summaries.enrolled, schools)
-    school_rows = prepared.schools
-    if schools is not None:
-        school_rows = school_rows.filter(pl.col("school_id").is_in(sorted(schools)))
-    covered = school_rows.get_column("school_id").implode()
-    student_school = summaries.student_school.filter(pl.col("school_id").is_in(covered))
+    partner = agreement.partner.id
+    covered = prepared.covered(covered_schools(agreement))
 
-    served = eligible(prepared.contacts, agreement, summaries.enrolled, schools)
-    agreed = consented(prepared.consents, prepared.students, agreement, as_of)
+    served = partner_eligibility(prepared.partner_rows("contacts", partner), agreement, covered.students)
+    eligible_ids = served.eligible.get_column("student_id")
+    agreed = consented(
+        prepared.partner_rows("consents", partner).filter(pl.col("student_id").is_in(eligible_ids.implode())),
+        students_rows(prepared.students, eligible_ids),
+        agreement,
+        as_of,
+    )
     consented_eligible = served.eligible.join(agreed, on="student_id", how="semi")
     fields = check_fields(agreement)
     released = consented_eligible if fields else consented_eligible.clear()
@@ -158,23 +204,27 @@ def release_partner(
     suppression = dict.fromkeys(REASONS, 0)
     if agreement.aggregate is not None:
         metrics = [name for name in METRICS if name in agreement.aggregate.metrics]
-        cells = comparison_cells(student_school, school_rows, served.eligible, released, metrics)
+        cells = comparison_cells(covered.units, served.eligible, released, metrics)
         tables[AGGREGATE_TABLE], suppression = apply_disclosure_control(
             cells, agreement.aggregate.min_cell_size, differencing=agreement.individual is not None
         )
     if fields:
         keys = student_keys(released, partner_key(secret, agreement.partner.id))
+        ids = released.get_column("student_id")
+        at_covered = pl.col("school_id").is_in(covered.school_ids.implode())
         sources = {
-            "enrollments": enrolled,
-            "students": prepared.students,
-            "attendance": student_school,
-            "discipline": prepared.discipline.filter(pl.col("school_id").is_in(covered)),
-            "grades": prepared.grades.filter(pl.col("school_id").is_in(covered)),
+            "enrollments": students_rows(covered.enrolled, ids),
+            "students": students_rows(prepared.students, ids),
+            "attendance": students_rows(covered.units.units, ids)
+            .filter(pl.col("school_id") != ALL_SCHOOLS)
+            .select(prepared.summaries.student_school.columns),
+            "discipline": students_rows(prepared.discipline, ids).filter(at_covered),
+            "grades": students_rows(prepared.grades, ids).filter(at_covered),
         }
         tables.update(individual_tables(agreement, keys, sources))
 
     gates = {
-        "enrolled": enrolled.get_column("student_id").n_unique(),
+        "enrolled": covered.students.len(),
         "with_contacts": served.with_contacts.height,
         "eligible": served.eligible.height,
         "consented": consented_eligible.height,

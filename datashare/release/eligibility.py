@@ -15,6 +15,7 @@ import polars as pl
 
 from datashare.agreement.model import Agreement
 from datashare.release.derive import SchoolYearLike
+from datashare.release.metrics import among
 
 COUNT_COLUMNS = {"distinct_days": "contact_days", "records": "contact_records"}
 """``eligibility.count`` of an agreement -> the column of :func:`contact_counts` it reads."""
@@ -54,6 +55,11 @@ def covered_enrolled(enrolled: pl.DataFrame, schools: frozenset[str] | None) -> 
     return enrolled.filter(pl.col("school_id").is_in(sorted(schools)))
 
 
+def covered_students(enrolled: pl.DataFrame, schools: frozenset[str] | None) -> pl.Series:
+    """The distinct ``student_id`` enrolled at the covered schools, sorted (for :func:`among`)."""
+    return covered_enrolled(enrolled, schools).get_column("student_id").unique().sort()
+
+
 def eligible(
     counts: pl.DataFrame,
     agreement: Agreement,
@@ -66,14 +72,24 @@ def eligible(
     student_id) pairs enrolled in the school year; ``schools`` the covered school ids
     (``None``: every school).
     """
+    return partner_eligibility(counts, agreement, covered_students(enrolled, schools))
+
+
+def partner_eligibility(
+    counts: pl.DataFrame, agreement: Agreement, covered: pl.Series
+) -> PartnerEligibility:
+    """:func:`eligible` among the ``covered`` students (from :func:`covered_students`).
+
+    ``counts`` may be all partners' or only this partner's rows of :func:`contact_counts`;
+    the covered students are looked up by binary search, so the cost follows the partner's
+    students, not the district's.
+    """
     if agreement.partner is None:
         raise ValueError("an agreement without a partner cannot be released")
     rule = agreement.eligibility
     column = COUNT_COLUMNS[rule.count]
-    students = covered_enrolled(enrolled, schools).select("student_id").unique()
-    mine = counts.filter(pl.col("partner_id") == agreement.partner.id).join(
-        students, on="student_id", how="semi"
-    )
+    mine = counts.filter(pl.col("partner_id") == agreement.partner.id)
+    mine = mine.filter(among(covered, mine.get_column("student_id")))
     with_contacts = mine.select("student_id").sort("student_id")
     served = mine.filter(pl.col(column) >= rule.min_contacts).select("student_id").sort("student_id")
     return PartnerEligibility(with_contacts=with_contacts, eligible=served)

@@ -24,6 +24,7 @@ its ``n`` also counts distinct students. The frame returned here is exact and un
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -82,59 +83,121 @@ def pool_all(student_school: pl.DataFrame) -> pl.DataFrame:
     return pooled.cast(dict(student_school.schema))
 
 
+def students_rows(frame: pl.DataFrame, student_ids: pl.Series) -> pl.DataFrame:
+    """The rows of ``frame`` (sorted by ``student_id``) of the students given, in that order.
+
+    A binary search per student, so picking a partner's few thousand students out of a
+    district of a million costs in proportion to the few thousand, not to the million.
+    """
+    ids = student_ids.unique().sort()
+    column = frame.get_column("student_id")
+    bounds = pl.DataFrame(
+        {"lo": column.search_sorted(ids, side="left"), "hi": column.search_sorted(ids, side="right")}
+    )
+    index = bounds.select(pl.int_ranges("lo", "hi").explode()).to_series().drop_nulls()
+    return frame[index]
+
+
+def among(sorted_ids: pl.Series, student_ids: pl.Series) -> pl.Series:
+    """Whether each of ``student_ids`` is in ``sorted_ids`` (sorted, distinct), by binary search."""
+    if sorted_ids.len() == 0:
+        return pl.Series(student_ids.name, [False] * student_ids.len(), dtype=pl.Boolean)
+    where = sorted_ids.search_sorted(student_ids, side="left").clip(upper_bound=sorted_ids.len() - 1)
+    return (sorted_ids.gather(where) == student_ids).fill_null(False)
+
+
+SCALE = 2.0**70
+"""Per-student values are summed as integers in units of ``2**-70``.
+
+Integer sums are exact and do not depend on the order of the rows, so the comparison
+group's sum can be taken as every student's sum minus the served students' sum, and each
+total is the exact sum of the per-student values, rounded once. Counts (shares, incidents)
+and every value of at least ``2**-17`` (any attendance rate or grade point average over a
+school year) are represented exactly.
+"""
+
+
+def _fixed(value: pl.Expr) -> pl.Expr:
+    return (value * SCALE).cast(pl.Int128)
+
+
+def _sums(units: pl.LazyFrame, metrics: Sequence[str]) -> pl.LazyFrame:
+    """Per (school_id, metric): ``n``, exact ``total`` (fixed point) and ``released_n``."""
+    parts = [
+        units.filter(METRIC_DEFINITIONS[metric][0])
+        .group_by("school_id")
+        .agg(
+            metric=pl.lit(metric),
+            n=pl.len().cast(pl.Int64),
+            total=_fixed(METRIC_DEFINITIONS[metric][1]).sum().cast(pl.Int128),
+            released_n=pl.col("released").sum().cast(pl.Int64),
+        )
+        for metric in metrics
+    ]
+    return pl.concat(parts).select("school_id", "metric", "n", "total", "released_n")
+
+
+@dataclass(frozen=True)
+class CoveredUnits:
+    """What every agreement covering the same schools shares, computed once per run.
+
+    ``schools``: the covered schools (``school_id``, ``school_name``, sorted); ``units``:
+    their student-school summaries plus one pooled ``ALL`` row per student, sorted by
+    ``student_id``; ``totals``: per school (and ``ALL``) and metric, every student's
+    ``n`` and exact fixed-point ``total``. An agreement then only sums its served students.
+    """
+
+    schools: pl.DataFrame
+    units: pl.DataFrame
+    totals: pl.DataFrame
+
+
+def covered_units(student_school: pl.DataFrame, schools: pl.DataFrame) -> CoveredUnits:
+    """:class:`CoveredUnits` of ``student_school`` (the covered schools' summaries only)."""
+    units = pl.concat([student_school, pool_all(student_school)]).sort("student_id", "school_id")
+    totals = _sums(units.lazy().with_columns(released=pl.lit(False)), METRICS).drop("released_n")
+    return CoveredUnits(
+        schools=schools.select("school_id", "school_name").sort("school_id"),
+        units=units,
+        totals=totals.collect(),
+    )
+
+
 def comparison_cells(
-    student_school: pl.DataFrame,
-    schools: pl.DataFrame,
+    covered: CoveredUnits,
     served: pl.DataFrame,
     released: pl.DataFrame,
     metrics: Sequence[str] = METRICS,
 ) -> pl.DataFrame:
     """Exact served and comparison cells (:data:`CELLS_SCHEMA`) for each school and ``ALL``.
 
-    ``student_school`` holds the summaries of the covered schools only; ``schools`` the
-    covered schools (``school_id``, ``school_name``), each of which gets a row even when
-    nobody is enrolled; ``served`` and ``released`` hold ``student_id`` columns.
+    Every covered school gets a row even when nobody is enrolled; ``served`` and
+    ``released`` hold ``student_id`` columns. Only the served students' units are read:
+    the comparison group is every student less the served ones.
     """
-    units = pl.concat([student_school, pool_all(student_school)]).lazy()
-    units = units.with_columns(
-        served=pl.col("student_id").is_in(served.get_column("student_id").implode()),
-        released=pl.col("student_id").is_in(released.get_column("student_id").implode()),
+    mine = students_rows(covered.units, served.get_column("student_id")).lazy().with_columns(
+        released=pl.col("student_id").is_in(released.get_column("student_id").implode())
     )
-    long = pl.concat(
-        [
-            units.filter(METRIC_DEFINITIONS[metric][0]).select(
-                "school_id",
-                "served",
-                "released",
-                metric=pl.lit(metric),
-                x=METRIC_DEFINITIONS[metric][1],
-            )
-            for metric in metrics
-        ]
+    served_sums = _sums(mine, metrics).select(
+        "school_id", "metric", served_n="n", served_fixed="total", served_released_n="released_n"
     )
-    groups = long.group_by("school_id", "metric", "served").agg(
-        n=pl.len().cast(pl.Int64),
-        total=pl.col("x").sum().cast(pl.Float64),
-        released_n=pl.col("released").sum().cast(pl.Int64),
+    names = pl.concat(
+        [covered.schools, pl.DataFrame({"school_id": [ALL_SCHOOLS], "school_name": [ALL_SCHOOLS_NAME]})]
     )
-    side = {
-        True: groups.filter(pl.col("served")).select(
-            "school_id", "metric", served_n="n", served_total="total", served_released_n="released_n"
-        ),
-        False: groups.filter(~pl.col("served")).select(
-            "school_id", "metric", comparison_n="n", comparison_total="total"
-        ),
-    }
-    names = schools.select("school_id", "school_name").sort("school_id")
-    names = pl.concat([names, pl.DataFrame({"school_id": [ALL_SCHOOLS], "school_name": [ALL_SCHOOLS_NAME]})])
     order = pl.DataFrame({"metric": list(metrics), "metric_order": list(range(len(metrics)))})
     grid = names.with_row_index("school_order").lazy().join(order.lazy(), how="cross")
+    zero = pl.lit(0, dtype=pl.Int128)
     return (
-        grid.join(side[True], on=["school_id", "metric"], how="left")
-        .join(side[False], on=["school_id", "metric"], how="left")
+        grid.join(covered.totals.lazy(), on=["school_id", "metric"], how="left")
+        .join(served_sums, on=["school_id", "metric"], how="left")
         .with_columns(
-            pl.col("served_n", "served_released_n", "comparison_n").fill_null(0),
-            pl.col("served_total", "comparison_total").fill_null(0.0),
+            pl.col("n", "served_n", "served_released_n").fill_null(0),
+            pl.col("total", "served_fixed").fill_null(zero),
+        )
+        .with_columns(
+            comparison_n=pl.col("n") - pl.col("served_n"),
+            served_total=pl.col("served_fixed").cast(pl.Float64) / SCALE,
+            comparison_total=(pl.col("total") - pl.col("served_fixed")).cast(pl.Float64) / SCALE,
         )
         .sort("school_order", "metric_order")
         .select([pl.col(name).cast(dtype) for name, dtype in CELLS_SCHEMA.items()])
