@@ -96,32 +96,37 @@ def release(
     lap("agreements")
 
     say("validating the extract")
+    owned = not isinstance(extract, Extract)
     data = (
-        extract
-        if isinstance(extract, Extract)
-        else load_extract(extract, riders={"attendance": attendance_aggregations()})
+        load_extract(extract, riders={"attendance": attendance_aggregations()})  # type: ignore[arg-type]
+        if owned
+        else extract
     )
-    lap("validate")
+    try:
+        lap("validate")
 
-    say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
-    tables = dict(data.tables)
-    if "attendance" in data.aggregates:
-        # Derive once: the validator's pass over attendance already summed each student's days.
-        tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
-    releases = compute_releases(tables, data.school_year, loaded, secret, as_of)
-    lap("compute")
+        say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
+        tables = dict(data.tables)
+        if "attendance" in data.aggregates:
+            # Derive once: the validator's pass over attendance already summed each student's days.
+            tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
+        releases = compute_releases(tables, data.school_year, loaded, secret, as_of)
+        lap("compute")
 
-    say("checking, packaging and signing")
-    raw_ids = data.tables["students"].select("student_id").collect().get_column("student_id")
-    published = publish(
-        releases,
-        Path(out),
-        raw_student_ids=raw_ids,
-        input_files=dict(data.files),
-        signing_key=Path(signing_key) if signing_key is not None else None,
-        replace=replace,
-        operator=operator or default_operator(),
-        progress=say,
-    )
+        say("checking, packaging and signing")
+        raw_ids = data.tables["students"].select("student_id").collect().get_column("student_id")
+        published = publish(
+            releases,
+            Path(out),
+            raw_student_ids=raw_ids,
+            input_files=dict(data.files),
+            signing_key=Path(signing_key) if signing_key is not None else None,
+            replace=replace,
+            operator=operator or default_operator(),
+            progress=say,
+        )
+    finally:
+        if owned:
+            data.close()
     lap("publish")
     return RunResult(releases=tuple(releases), published=published, timings=timings)

@@ -251,3 +251,15 @@ def test_json_report(tmp_path: Path) -> None:
         "count": 1, "rows": [3], "message": None, "file": None,
         "fix": "use one of the allowed values",
     }
+
+
+def test_csv_tables_are_staged_privately_and_removed(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path / "x")
+    validate(folder)
+    extract = load_extract(folder)
+    staged = extract.workdir.path
+    assert sorted(p.name for p in staged.iterdir()) == sorted(f"{t}.parquet" for t in ROWS)
+    assert staged.stat().st_mode & 0o077 == 0
+    assert extract.tables["attendance"].collect().height == len(ROWS["attendance"])
+    extract.close()
+    assert not staged.exists()

@@ -134,3 +134,15 @@ def test_many_partners_in_one_computation():
     r1, r2 = release(d, agreement("p1", min_cell_size=5), agreement("p2", min_cell_size=5))
     assert (r1.partner_id, r2.partner_id) == ("p1", "p2")
     assert r2.gates["eligible"] == 12 and r2.gates["consented"] == 1  # b00, through a p2 consent
+
+
+def test_agreements_covering_the_same_schools_share_one_base():
+    from release_fixtures import YEAR
+
+    from datashare.release.compute import prepare
+
+    prepared = prepare(_district().tables(), YEAR)
+    assert prepared.covered(None) is prepared.covered(None)
+    assert prepared.covered(frozenset({"B"})).students.to_list() == [f"b{i:02d}" for i in range(15)]
+    assert prepared.partner_rows("contacts", "p1").get_column("partner_id").unique().to_list() == ["p1"]
+    assert prepared.partner_rows("consents", "nobody").height == 0

@@ -195,12 +195,10 @@ def test_same_release_as_summing_each_group_directly(drawn, m, differencing):
         assert published_new.equals(published_old)
 
 
-def test_selected_subset_and_empty_served():
-    student_school = pl.DataFrame(
-        {"school_id": ["A"] * 12, "student_id": [f"{i:02d}" for i in range(12)]}
-    ).join(SCHOOL_ROWS, on="school_id")  # a frame just to read ids from
-    assert students_rows(student_school.sort("student_id"), pl.Series(["03", "99", "03", "00"])).get_column(
-        "student_id"
-    ).to_list() == ["00", "03"]
+def test_rows_of_the_students_given_and_membership():
+    frame = pl.DataFrame({"student_id": ["00", "03", "03", "07"], "v": [1, 2, 3, 4]})
+    picked = students_rows(frame, pl.Series(["07", "99", "03", "03"]))
+    assert picked.rows() == [("03", 2), ("03", 3), ("07", 4)]
+    assert students_rows(frame, pl.Series([], dtype=pl.String)).height == 0
     assert among(pl.Series(["a", "c"]), pl.Series(["a", "b", "c", "d"])).to_list() == [True, False, True, False]
     assert among(pl.Series([], dtype=pl.String), pl.Series(["a"])).to_list() == [False]

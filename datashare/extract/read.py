@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -113,6 +114,19 @@ class Extract:
     report: object  # ValidationReport; typed loosely to keep this module free of the validator
     aggregates: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     """Results of the aggregations a caller asked the validator to compute (``riders``)."""
+    workdir: Any = field(default=None, repr=False, compare=False)
+    """The private folder holding CSV tables staged as Parquet (removed by :meth:`close` or at exit)."""
+
+    def close(self) -> None:
+        """Delete the staged copies of CSV tables; the lazy tables cannot be read after this."""
+        if self.workdir is not None:
+            self.workdir.cleanup()
+
+    def __enter__(self) -> Extract:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __getitem__(self, table: str) -> pl.LazyFrame:
         return self.tables[table]

@@ -13,6 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import atexit
+import shutil
+import tempfile
+
 import pandera.polars as pa
 import polars as pl
 from pandera.config import ValidationDepth, config_context
@@ -49,9 +53,13 @@ def _finding(
 class _TableRead:
     """One table's file, its dtypes, and the findings that stop it being read further."""
 
-    def __init__(self, folder: Path, schema: TableSchema, riders: Sequence[pl.Expr] = ()) -> None:
+    def __init__(
+        self, folder: Path, schema: TableSchema, riders: Sequence[pl.Expr] = (), workdir: Path | None = None
+    ) -> None:
         self.schema = schema
         self.riders = tuple(riders)
+        self.workdir = workdir
+        self.staged: Path | None = None
         self.file: TableFile | None = None
         self.source: dict[str, pl.DataType] = {}
         self.findings: list[Finding] = []
@@ -88,6 +96,28 @@ class _TableRead:
             self.findings.append(_unreadable(table, file, exc))
             return
         self._check_columns()
+        if self.readable and file.format == "csv" and self.workdir is not None:
+            self._stage(file)
+
+    def _stage(self, file: TableFile) -> None:
+        """Parse a CSV once into a private Parquet copy that every later check scans.
+
+        Each rule is a query of its own; on a CSV each would parse the whole file again.
+        The copy keeps the text exactly (no type is inferred) and the row order, so row
+        numbers still are CSV line numbers; it lives in a private temporary folder (mode
+        0700) that is deleted when validation, or the release using the extract, ends.
+        """
+        assert self.workdir is not None
+        staged = self.workdir / f"{self.schema.name}.parquet"
+        columns = [c for c in self.schema.names if c in self.source]
+        try:
+            scan_raw(file).select(columns).sink_parquet(staged, compression="lz4")
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            staged.unlink(missing_ok=True)
+            self.readable = False
+            self.findings.append(_unreadable(self.schema.name, file, exc))
+            return
+        self.staged = staged
 
     def _check_columns(self) -> None:
         table, file = self.schema.name, self.file
@@ -121,7 +151,7 @@ class _TableRead:
 
     def raw(self) -> pl.LazyFrame:
         assert self.file is not None
-        return scan_raw(self.file)
+        return pl.scan_parquet(self.staged) if self.staged is not None else scan_raw(self.file)
 
     def typed(self) -> pl.LazyFrame:
         """Typed columns plus the report row number (for cross-table findings).
@@ -455,7 +485,9 @@ def _cross_findings(reads: Mapping[str, _TableRead], year: SchoolYear) -> list[F
 # ---------------------------------------------------------------------------------------
 
 
-def _reads(folder: Path, riders: Mapping[str, Sequence[pl.Expr]] | None = None) -> dict[str, _TableRead]:
+def _reads(
+    folder: Path, riders: Mapping[str, Sequence[pl.Expr]] | None = None, workdir: Path | None = None
+) -> dict[str, _TableRead]:
     if not folder.is_dir():
         raise ExtractError(f"extract folder {folder} does not exist or is not a folder")
     schemas = load_schemas()
@@ -463,7 +495,7 @@ def _reads(folder: Path, riders: Mapping[str, Sequence[pl.Expr]] | None = None) 
     unknown = set(riders) - {n for n in TABLES if len(schemas[n].key) > 1}
     if unknown:
         raise ValueError(f"riders need a table with a key of two or more columns, not {sorted(unknown)}")
-    return {name: _TableRead(folder, schemas[name], riders.get(name, ())) for name in TABLES}
+    return {name: _TableRead(folder, schemas[name], riders.get(name, ()), workdir) for name in TABLES}
 
 
 def validate(folder: str | Path, *, school_year: str | None = None) -> ValidationReport:
@@ -473,14 +505,18 @@ def validate(folder: str | Path, *, school_year: str | None = None) -> Validatio
     ``school_year`` of enrollments. Raises :class:`ExtractError` only when the folder itself
     is missing; everything wrong inside it is a finding.
     """
-    report, _ = _validate(Path(folder), school_year)
+    with tempfile.TemporaryDirectory(prefix="datashare-extract-") as workdir:
+        report, _ = _validate(Path(folder), school_year, workdir=Path(workdir))
     return report
 
 
 def _validate(
-    folder: Path, school_year: str | None, riders: Mapping[str, Sequence[pl.Expr]] | None = None
+    folder: Path,
+    school_year: str | None,
+    riders: Mapping[str, Sequence[pl.Expr]] | None = None,
+    workdir: Path | None = None,
 ) -> tuple[ValidationReport, dict[str, _TableRead]]:
-    reads = _reads(folder, riders)
+    reads = _reads(folder, riders, workdir)
     findings: list[Finding] = []
     for read in reads.values():
         findings += read.findings
@@ -527,6 +563,22 @@ def _row_count(read: _TableRead) -> int | None:
         return None
 
 
+class StagingFolder:
+    """A private temporary folder for staged CSV tables, removed by :meth:`cleanup` or at exit.
+
+    Not removed when an :class:`Extract` is garbage-collected: its lazy tables may still be
+    read after the Extract object itself is gone (``load_extract(d).tables["x"].collect()``).
+    """
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="datashare-extract-"))
+        atexit.register(self.cleanup)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        atexit.unregister(self.cleanup)
+
+
 def load_extract(
     folder: str | Path,
     *,
@@ -542,8 +594,14 @@ def load_extract(
     derive its attendance summary without a second scan of daily attendance.
     """
     folder = Path(folder)
-    report, reads = _validate(folder, school_year, riders)
+    workdir = StagingFolder()
+    try:
+        report, reads = _validate(folder, school_year, riders, workdir.path)
+    except BaseException:
+        workdir.cleanup()
+        raise
     if not report.valid or report.school_year is None:
+        workdir.cleanup()
         errors = report.errors
         first = errors[0].message if errors else "the school year is unknown"
         raise ExtractInvalid(
@@ -564,4 +622,5 @@ def load_extract(
         school_year=SchoolYear.parse(report.school_year),
         report=report,
         aggregates=aggregates,
+        workdir=workdir,
     )

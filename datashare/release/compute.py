@@ -3,7 +3,10 @@
 The extract is summarised once (:func:`prepare`: one pass over attendance, one
 ``group_by`` of all partners' contacts, the small tables collected once); each agreement
 is then a handful of joins on those small frames (:func:`release_partner`). Adding
-partners adds no pass over the extract.
+partners adds no pass over the extract, and no pass over the district's students either:
+what depends only on the covered schools is built once per set of schools
+(:meth:`Prepared.covered`), and an agreement reads only its partner's contacts and
+consents and its own students' rows, by binary search on sorted frames.
 
 Every agreement is checked before anything is computed, and any failure refuses the whole
 run (fail closed): lint errors, a template, an agreement not in force on ``as_of``, a
@@ -24,12 +27,28 @@ from datashare.agreement.load import LoadedAgreement
 from datashare.agreement.model import METRICS, Agreement
 from datashare.errors import AgreementRefused, ReleaseError
 from datashare.release.consent import consented
-from datashare.release.derive import SchoolYearLike, Summaries, derive, school_year_label
+from datashare.release.derive import (
+    SchoolYearLike,
+    Summaries,
+    derive,
+    school_year_label,
+)
 from datashare.release.disclosure import REASONS, apply_disclosure_control
-from datashare.release.eligibility import contact_counts, covered_enrolled, covered_students, partner_eligibility
+from datashare.release.eligibility import (
+    contact_counts,
+    covered_enrolled,
+    covered_students,
+    partner_eligibility,
+)
 from datashare.release.individual import check_fields, individual_tables
 from datashare.release.keys import partner_key, student_keys
-from datashare.release.metrics import ALL_SCHOOLS, CoveredUnits, comparison_cells, covered_units, students_rows
+from datashare.release.metrics import (
+    ALL_SCHOOLS,
+    CoveredUnits,
+    comparison_cells,
+    covered_units,
+    students_rows,
+)
 from datashare.release.types import PartnerRelease
 
 AGGREGATE_TABLE = "aggregate_comparison"

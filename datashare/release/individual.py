@@ -52,7 +52,7 @@ def individual_tables(
 
     ``keys`` maps the released students' ``student_id`` to their ``student_key`` (only
     released students are in it); ``sources`` holds, already restricted to the covered
-    schools and the school year, ``enrollments`` (distinct school_id, student_id),
+    schools and the school year (and possibly to the released students), ``enrollments`` (distinct school_id, student_id),
     ``students``, ``attendance`` (the derived summaries), ``discipline`` and ``grades``.
     """
     out: dict[str, pl.DataFrame] = {}

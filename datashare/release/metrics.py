@@ -19,6 +19,13 @@ the partner and in the comparison group otherwise. The ``ALL`` row pools each st
 summaries over the covered schools (days, incidents, credits added up; flags any-of), so
 its ``n`` also counts distinct students. The frame returned here is exact and unrounded;
 :mod:`datashare.release.disclosure` decides what may be shown.
+
+Two hundred agreements must not read a million students two hundred times: the units of a
+set of covered schools and every student's totals are computed once
+(:func:`covered_units`); an agreement picks out its served students by binary search and
+takes the comparison group as the totals less the served sums. Sums are taken in fixed
+point (:data:`SCALE`), so the subtraction is exact and each total is the exact sum of the
+per-student values, rounded once, whatever the order of the rows.
 """
 
 from __future__ import annotations
