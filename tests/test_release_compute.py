@@ -6,9 +6,10 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from release_fixtures import SECRET, District, agreement, release
+from release_fixtures import SECRET, YEAR, District, agreement, release
 
 from datashare.errors import AgreementRefused, ReleaseError
+from datashare.release.compute import prepare
 from datashare.release.disclosure import OUTPUT_SCHEMA
 from datashare.release.keys import STUDENT_KEY_PATTERN, partner_key, student_key
 from datashare.release.types import GATES
@@ -137,10 +138,6 @@ def test_many_partners_in_one_computation():
 
 
 def test_agreements_covering_the_same_schools_share_one_base():
-    from release_fixtures import YEAR
-
-    from datashare.release.compute import prepare
-
     prepared = prepare(_district().tables(), YEAR)
     assert prepared.covered(None) is prepared.covered(None)
     assert prepared.covered(frozenset({"B"})).students.to_list() == [f"b{i:02d}" for i in range(15)]
