@@ -338,3 +338,12 @@ def test_any_small_district_validates_clean(
                          partners=partners, seed=seed, format=fmt)  # type: ignore[arg-type]  # fmt: skip
     assert summary.rows["students"] == students
     assert validate(out).flatten(["table", "column", "code"]) == []
+
+
+def test_many_partners_share_the_district(tmp_path: Path) -> None:
+    """With 200 partners the generic ones serve few students each, so contacts stay realistic."""
+    from datashare.synth import synthesize
+
+    few = synthesize(tmp_path / "few", students=3000, schools=6, partners=20, seed=3, format="parquet")
+    many = synthesize(tmp_path / "many", students=3000, schools=6, partners=200, seed=3, format="parquet")
+    assert many.rows["service_contacts"] < 2.5 * few.rows["service_contacts"]

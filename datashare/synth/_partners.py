@@ -45,12 +45,17 @@ class Partner:
     schools: np.ndarray  # school indexes
     services: np.ndarray  # chance of each of SERVICE_TYPES
     latino_focus: bool
+    reach: float = 1.0  # scales the share of students served (many partners share the district)
 
 
 def make_partners(count: int, schools: Schools, rng: np.random.Generator) -> list[Partner]:
     """``el-centro`` (family services), ``bright-path-tutoring``, then ``partner-003``..."""
     n = len(schools.names)
     partners = []
+    # Past twenty partners, the generic ones share the district's students instead of each
+    # reaching 6% of them: 200 partners of a large district serve a few thousand students
+    # each, not half the district between every two of them.
+    reach = min(1.0, 18 / max(count - 2, 1))
     for i in range(count):
         k = max(1, -(-n // 2))
         served = np.sort(rng.choice(n, size=k, replace=False))
@@ -62,7 +67,7 @@ def make_partners(count: int, schools: Schools, rng: np.random.Generator) -> lis
             pid, mix, focus = "bright-path-tutoring", (0.85, 0.15, 0.0, 0.0), False
         else:
             pid, mix, focus = f"partner-{i + 1:03d}", tuple(rng.dirichlet(np.ones(4))), False
-        partners.append(Partner(pid, served, np.asarray(mix, dtype=float), focus))
+        partners.append(Partner(pid, served, np.asarray(mix, dtype=float), focus, 1.0 if i < 2 else reach))
     return partners
 
 
@@ -74,7 +79,7 @@ def served_spells(
     spell = np.arange(rows.start, rows.stop)
     student = enr.student[spell]
     rate = np.where(students.hispanic[student], 0.30, 0.05) if partner.latino_focus else 0.12
-    rate = np.where(schools.small[enr.school[spell]], 0.15, rate)
+    rate = np.where(schools.small[enr.school[spell]], 0.15, rate) * partner.reach
     here = np.isin(enr.school[spell], partner.schools)
     return spell[here & (rng.random(len(spell)) < rate)]
 
