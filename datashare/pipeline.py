@@ -19,6 +19,7 @@ from pathlib import Path
 
 from datashare.agreement.load import LoadedAgreement, load_agreements
 from datashare.extract import Extract, load_extract
+from datashare.package.check import preload as preload_output_check
 from datashare.package.publish import PublishResult, publish
 from datashare.package.sign import load_private_key
 from datashare.release.compute import compute_releases
@@ -95,6 +96,7 @@ def release(
         raise AgreementError("no agreement to release: give an agreement file or a folder of *.yaml files")
     lap("agreements")
 
+    preload_output_check()  # overlaps the slow import with validation
     say("validating the extract")
     owned = not isinstance(extract, Extract)
     data = (

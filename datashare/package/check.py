@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,19 @@ def _import_gx() -> Any:
     import great_expectations as gx  # noqa: PLC0415 - slow import, needed only here
 
     return gx
+
+
+def preload() -> threading.Thread:
+    """Start importing great-expectations in a background thread, and return the thread.
+
+    The import takes seconds of pure Python; a run starts it before validating the extract,
+    whose polars work releases the GIL, so the two overlap instead of adding up. Analytics
+    are switched off before the import starts.
+    """
+    os.environ["GX_ANALYTICS_ENABLED"] = "False"
+    thread = threading.Thread(target=_import_gx, name="datashare-gx-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def _context(gx: Any) -> Any:
