@@ -115,10 +115,23 @@ def stage_times(stdout: str) -> dict[str, float]:
         if line.endswith("s)") and " (" in line:
             name, _, seconds = line.rpartition(" (")
             try:
-                stages[name] = float(seconds[:-2])
+                value = float(seconds[:-2])
             except ValueError:
                 continue
+            name = _stage_name(name)
+            stages[name] = round(stages.get(name, 0.0) + value, 3)
     return stages
+
+
+def _stage_name(name: str) -> str:
+    """One name per stage whatever the run: per-package lines are summed into one."""
+    if name.startswith("packaging "):
+        return "writing and signing the packages"
+    if name.startswith("computing "):
+        return "computing the releases"
+    if name.startswith("checking the outgoing tables"):
+        return "checking the outgoing tables"
+    return name
 
 
 # --------------------------------------------------------------------------- districts

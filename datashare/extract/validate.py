@@ -176,19 +176,52 @@ class _TableRead:
         if self._groups is None:
             *lead, last = self.schema.key
             dates = [c.name for c in self.schema.columns if c.type == "date"]
-            self._groups = (
-                self.typed()
-                .group_by(lead)
-                .agg(
-                    pl.len().alias("__n"),
-                    pl.col(last).n_unique().alias("__u"),
-                    *[pl.col(d).min().alias(f"__first_{d}") for d in dates],
-                    *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
-                    *self.riders,
+            bounds = [
+                *[pl.col(d).min().alias(f"__first_{d}") for d in dates],
+                *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
+            ]
+            if self.schema.column(last).type == "date":
+                groups = _distinct_days(self.typed(), lead, last, bounds, self.riders)
+            else:
+                groups = self.typed().group_by(lead).agg(
+                    pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *self.riders
                 )
-                .collect(engine="streaming")
-            )
+            self._groups = groups.collect(engine="streaming")
         return self._groups
+
+
+def _distinct_days(
+    lf: pl.LazyFrame, lead: list[str], day: str, bounds: list[pl.Expr], riders: Sequence[pl.Expr]
+) -> pl.LazyFrame:
+    """Rows and distinct days per group, without a hash set per group.
+
+    Counting distinct dates with ``n_unique`` keeps a set per (student, school): about
+    10 GB for a million students' daily attendance. Instead each day sets one bit of a
+    512-bit mask (days since 1970 modulo 512: the days of one school year never share a
+    bit), grouped first by the mask's 64-bit word and then by the group. A repeated day
+    always leaves fewer bits than rows, so no duplicate is missed; days outside the year
+    may share a bit and make a group a suspect, which the exact check then clears. Riders
+    must be sums or counts, since they are added up across a group's words.
+    """
+    offset = pl.col(day).cast(pl.Int32) % 512
+    words = lf.with_columns(
+        (offset // 64).alias("__word"),
+        pl.lit(2, dtype=pl.UInt64).pow((offset % 64).cast(pl.UInt64)).alias("__bit"),
+    )
+    names = [r.meta.output_name() for r in riders]
+    per_word = words.group_by(*lead, "__word").agg(
+        pl.len().alias("__n"),
+        pl.col("__bit").bitwise_or().alias("__bits"),
+        *bounds,
+        *riders,
+    )
+    return per_word.group_by(lead).agg(
+        pl.col("__n").sum(),
+        pl.col("__bits").bitwise_count_ones().sum().cast(pl.UInt32).alias("__u"),
+        *[pl.col(b.meta.output_name()).min() for b in bounds if b.meta.output_name().startswith("__first_")],
+        *[pl.col(b.meta.output_name()).max() for b in bounds if b.meta.output_name().startswith("__last_")],
+        *[pl.col(name).sum() for name in names],
+    )
 
 
 def _unreadable(table: str, file: TableFile, exc: Exception | None) -> Finding:
@@ -295,7 +328,8 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
         candidates = typed_lf.join(bad.lazy(), on=lead, how="semi", nulls_equal=True)
     else:
         candidates = typed_lf
-    dup = candidates.filter(pl.struct(key).is_duplicated()).select(ROW).sort(ROW).collect()
+    complete = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
+    dup = candidates.filter(complete).filter(pl.struct(key).is_duplicated()).select(ROW).sort(ROW).collect()
     if dup.is_empty():
         return []
     rows = dup[ROW].to_list()
