@@ -482,6 +482,19 @@ def _cross_findings(reads: Mapping[str, _TableRead], year: SchoolYear) -> list[F
         if name not in typed:
             continue
         lf, flags = typed[name], {}
+        if name == "attendance" and "enrollments" in typed:
+            intervals, width = _enrollment_intervals(typed["enrollments"])
+            suspects = _suspect_attendance_groups(reads[name].group_stats(), intervals, students, schools, year)
+            # Only the suspect groups are read again, before any join: is_in on a few ids is
+            # answered cheaply by the Parquet reader; the semi join keeps exactly those groups.
+            ids = suspects["student_id"].drop_nulls().unique()
+            lf = lf.filter(pl.col("student_id").is_in(ids.implode()) | pl.col("student_id").is_null())
+            lf = lf.join(suspects.lazy(), on=["student_id", "school_id"], how="semi", nulls_equal=True)
+            lf = lf.join(intervals.lazy(), on=["student_id", "school_id"], how="left")
+            flags["enrolled"] = (
+                "outside_enrollment", "date",
+                pl.col("date").is_not_null() & ~_inside_enrollment("date", width),
+            )
         lf = known(lf, flags)
         match name:
             case "enrollments":
@@ -489,21 +502,6 @@ def _cross_findings(reads: Mapping[str, _TableRead], year: SchoolYear) -> list[F
                 flags["exit"] = ("exit_before_entry", "exit_date", pl.col("exit_date") < pl.col("entry_date"))
             case "attendance":
                 flags["year"] = ("outside_school_year", "date", outside("date"))
-                if "enrollments" in typed:
-                    intervals, width = _enrollment_intervals(typed["enrollments"])
-                    suspects = _suspect_attendance_groups(
-                        reads[name].group_stats(), intervals, students, schools, year
-                    )
-                    # is_in on a few ids is answered cheaply by the Parquet reader; the semi
-                    # join then keeps exactly the suspect groups.
-                    ids = suspects["student_id"].drop_nulls().unique()
-                    lf = lf.filter(pl.col("student_id").is_in(ids.implode()) | pl.col("student_id").is_null())
-                    lf = lf.join(suspects.lazy(), on=["student_id", "school_id"], how="semi", nulls_equal=True)
-                    lf = lf.join(intervals.lazy(), on=["student_id", "school_id"], how="left")
-                    flags["enrolled"] = (
-                        "outside_enrollment", "date",
-                        pl.col("date").is_not_null() & ~_inside_enrollment("date", width),
-                    )
             case "discipline":
                 flags["year"] = ("outside_school_year", "incident_date", outside("incident_date"))
             case "grades":
