@@ -7,7 +7,9 @@ students, rounded like the published package (shares to 3 decimals, means to 2, 
 from zero). No suppression: the raw figures, to time and to check datashare's published
 cells against.
 
-Usage: ``python benchmarks/pandas_ref.py EXTRACT_DIR PARTNER_ID OUT.parquet [MIN_CONTACTS]``.
+Usage: ``python benchmarks/pandas_ref.py EXTRACT_DIR PARTNER_ID[,PARTNER_ID...] OUT.parquet [MIN_CONTACTS]``.
+With several partners the comparison is made for each in turn, as a per-partner script
+would be run for each partner, and the tables are concatenated with a ``partner_id`` column.
 """
 
 from __future__ import annotations
@@ -134,9 +136,13 @@ def reference(extract: Path, partner: str, min_contacts: int = 9) -> pd.DataFram
 
 
 def main(argv: list[str]) -> int:
-    extract, partner, out = Path(argv[1]), argv[2], Path(argv[3])
+    extract, partners, out = Path(argv[1]), argv[2].split(","), Path(argv[3])
     min_contacts = int(argv[4]) if len(argv) > 4 else 9
-    reference(extract, partner, min_contacts).to_parquet(out, index=False)
+    if len(partners) == 1:
+        reference(extract, partners[0], min_contacts).to_parquet(out, index=False)
+        return 0
+    tables = [reference(extract, p, min_contacts).assign(partner_id=p) for p in partners]
+    pd.concat(tables, ignore_index=True).to_parquet(out, index=False)
     return 0
 
 

@@ -366,6 +366,10 @@ class Bench:
             reference = self.work / f"pandas-{size}-{fmt}.parquet"
             self.repeat(size, fmt, "pandas", rows,
                         [PYTHON, str(HERE / "pandas_ref.py"), str(extract), "el-centro", str(reference)])  # fmt: skip
+            if 20 in partner_counts:
+                self.repeat(size, fmt, "pandas:20", rows,
+                            [PYTHON, str(HERE / "pandas_ref.py"), str(extract), ",".join(partner_ids(20)),
+                             str(self.work / f"pandas-{size}-{fmt}-20.parquet")])  # fmt: skip
             package = self.work / f"out-{size}-{fmt}-1-kept" / "partners" / "el-centro" / "el-centro-2025-2026"
             if 1 in partner_counts and package.exists():
                 compared, problems = compare_with_pandas(package / "data" / "aggregate_comparison.parquet", reference)
@@ -469,6 +473,9 @@ def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: dat
             met = "yes" if ratio >= PANDAS_TARGET else "**no**"
             lines.append(f"| {size:,} | {fmt} | pandas / run(1) | {ratio:.2f} | >= {PANDAS_TARGET} | "
                          f"{met if binding else '(' + met.strip('*') + ')'} |")  # fmt: skip
+        if (size, fmt, "pandas:20") in by and (size, fmt, "run:20") in by:
+            ratio = by[(size, fmt, "pandas:20")].median_wall() / by[(size, fmt, "run:20")].median_wall()
+            lines.append(f"| {size:,} | {fmt} | pandas(20 partners) / run(20) | {ratio:.2f} | (no target) | - |")
     lines += ["", "Targets (issue 6) bind for the 1,000,000-student district from Parquet (time, memory) and "
               "for pandas on the 100,000-student district; figures in parentheses are the same ratios at "
               "other sizes, for information.", "", "## Pandas reference check", ""]  # fmt: skip
