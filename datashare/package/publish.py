@@ -108,6 +108,8 @@ def publish(
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         plans = []
+        # One package at a time: bagit changes the process's working directory while it
+        # makes a bag, so bags must never be made from two threads at once.
         for index, release in enumerate(releases):
             say(f"packaging {release.partner_id}/{release.agreement_id}")
             plans.append(
