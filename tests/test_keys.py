@@ -11,6 +11,8 @@ import stat
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datashare.errors import KeyFileError
 from datashare.release.keys import (
@@ -124,3 +126,14 @@ def test_student_keys_on_distinct_ids():
 def test_empty_ids():
     table = student_keys(pl.Series("student_id", [], dtype=pl.String), bytes(32))
     assert table.height == 0 and table.schema == {"student_id": pl.String, "student_key": pl.String}
+
+
+@settings(max_examples=30, deadline=None)
+@given(ids=st.lists(st.text(min_size=1, max_size=12), min_size=0, max_size=40, unique=True))
+def test_bulk_keys_equal_one_at_a_time(ids: list[str]) -> None:
+    """student_keys encodes all digests in one call; each key equals its own encoding."""
+    import os
+
+    key = partner_key(os.urandom(32), "el-centro")
+    table = student_keys(pl.Series(ids, dtype=pl.String), key)
+    assert table["student_key"].to_list() == [student_key(key, i) for i in table["student_id"].to_list()]

@@ -35,6 +35,7 @@ however they are spelled or split into templates.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -122,6 +123,13 @@ def _read_yaml(path: Path) -> CommentedMap:
         raise AgreementError(f"{path}: agreement file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AgreementError(f"{path}: cannot read the agreement file ({exc.__class__.__name__})") from None
+    return _parse_yaml(str(path), text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_yaml(path: str, text: str) -> CommentedMap:
+    """Parse one file's text, cached by path and content: a run of 200 agreements made from
+    one template parses the template once. The result is shared: read it, never change it."""
     try:
         data = _yaml().load(text)
     except DuplicateKeyError as exc:
