@@ -18,6 +18,7 @@ from datashare.agreement.load import LoadedAgreement, agreement_sha256
 from datashare.agreement.model import Agreement
 from datashare.release.compute import compute_releases
 from datashare.release.types import PartnerRelease
+from datashare.schoolyear import SchoolYear
 
 S, D, B, F = pl.String, pl.Date, pl.Boolean, pl.Float64
 
@@ -53,14 +54,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class SchoolYear:
-    start: dt.date = dt.date(2025, 7, 1)
-    end: dt.date = dt.date(2026, 6, 30)
-    label: str = "2025-2026"
-
-
-YEAR = SchoolYear()
+YEAR = SchoolYear.parse("2025-2026")
 AS_OF = dt.date(2026, 6, 1)
 FIRST_DAY = dt.date(2025, 9, 1)
 

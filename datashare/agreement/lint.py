@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from datashare.agreement import fields as catalog
+from datashare.schoolyear import SchoolYear
 
 if TYPE_CHECKING:
     from datashare.agreement.load import LoadedAgreement
@@ -66,12 +67,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
         except ValueError:
             continue
     raise AssertionError("unreachable")
-
-
-def school_year_bounds(label: str) -> tuple[dt.date, dt.date]:
-    """``2025-2026`` -> (2025-07-01, 2026-06-30), the contract's school year."""
-    start = int(label[:4])
-    return dt.date(start, 7, 1), dt.date(start + 1, 6, 30)
 
 
 class _Findings:
@@ -184,11 +179,11 @@ def _dates(a, out: _Findings) -> None:
                     f"the term is longer than {MAX_TERM_MONTHS} months (a school year plus a summer); "
                     "sign a new agreement each year instead")
         if a.school_year is not None and term.expires > term.effective:
-            start, end = school_year_bounds(a.school_year)
-            if term.effective > end or term.expires < start:
+            year = SchoolYear.parse(a.school_year)
+            if term.effective > year.end or term.expires < year.start:
                 out.add("school_year_mismatch", "warning", "school_year",
                         f"the term {term.effective}..{term.expires} does not overlap the school year "
-                        f"{a.school_year} ({start}..{end}); check both")
+                        f"{a.school_year} ({year.start}..{year.end}); check both")
     if term is not None and retention is not None:
         if retention.destroy_by > add_months(term.expires, MAX_RETENTION_MONTHS):
             out.add("long_retention", "warning", "retention.destroy_by",

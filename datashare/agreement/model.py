@@ -10,10 +10,11 @@ out; an *agreement* (a file with ``district``, ``partner``, ``term`` ...) must h
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from datashare.schoolyear import SchoolYear
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", max_length=100)]
 """An id that becomes a folder name: lowercase letters, digits and inner hyphens."""
@@ -34,8 +35,6 @@ Metric = Literal[
 
 METRICS: tuple[str, ...] = get_args(Metric)
 """The comparison metrics of CONTRACT section 3, in report order."""
-
-_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 
 
 class _Frozen(BaseModel):
@@ -139,9 +138,7 @@ class Agreement(_Frozen):
     def _school_year(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        match = _SCHOOL_YEAR.match(value)
-        if not match or int(match[2]) != int(match[1]) + 1:
-            raise ValueError("expected a school year like 2025-2026 (two consecutive years)")
+        SchoolYear.parse(value)  # ValueError: pydantic reports it at the key's line
         return value
 
     def missing_for_release(self) -> list[str]:

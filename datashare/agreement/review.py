@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from datashare.agreement import fields as catalog
-from datashare.agreement.lint import school_year_bounds
 from datashare.agreement.load import LoadedAgreement
+from datashare.schoolyear import SchoolYear
 
 Format = Literal["markdown", "html"]
 
@@ -113,8 +113,8 @@ def _sections(loaded: LoadedAgreement) -> tuple[str, list[Section]]:
 
     term_lines = [f"School year: {a.school_year or 'not stated'}"]
     if a.school_year:
-        start, end = school_year_bounds(a.school_year)
-        term_lines[0] += f" ({start.isoformat()} to {end.isoformat()})"
+        year = SchoolYear.parse(a.school_year)
+        term_lines[0] += f" ({year.start.isoformat()} to {year.end.isoformat()})"
     if a.term:
         days = (a.term.expires - a.term.effective).days + 1
         term_lines.append(f"Term: {_date(a.term.effective)} to {_date(a.term.expires)} ({days} days, both inclusive); "

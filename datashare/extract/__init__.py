@@ -2,8 +2,9 @@
 
 from datashare.extract.read import Extract
 from datashare.extract.report import Finding, TableInfo, ValidationReport
-from datashare.extract.schema import TABLES, SchoolYear, TableSchema, load_schemas
+from datashare.extract.schema import TABLES, TableSchema, load_schemas
 from datashare.extract.validate import load_extract, validate
+from datashare.schoolyear import SchoolYear
 
 __all__ = [
     "TABLES",

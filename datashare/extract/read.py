@@ -15,7 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from datashare.extract.schema import DATE_FORMAT, TABLES, ColumnSpec, SchoolYear, TableSchema
+from datashare.extract.schema import DATE_FORMAT, TABLES, ColumnSpec, TableSchema
+from datashare.schoolyear import SchoolYear
 
 ROW = "__row"
 """Internal column: the row as reports give it (CSV line number, or 1-based Parquet row)."""

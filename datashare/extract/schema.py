@@ -9,9 +9,7 @@ engine be swapped without touching them.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from ruamel.yaml import YAML
 
 from datashare._resources import schemas_dir
 from datashare.errors import ExtractError
+from datashare.schoolyear import PATTERN as SCHOOL_YEAR_PATTERN
 
 ColumnType = Literal["id", "text", "date", "bool", "integer", "number", "enum", "school_year"]
 
@@ -55,7 +54,6 @@ DATE_FORMAT = "%Y-%m-%d"
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
-_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -198,8 +196,9 @@ def _parses_as_number(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return col.str.strip_chars().cast(dtype, strict=False).is_not_null()
 
 
-def _school_year_ok(col: pl.Expr) -> pl.Expr:
-    parts = col.str.extract_groups(_SCHOOL_YEAR.pattern)
+def school_year_ok(col: pl.Expr) -> pl.Expr:
+    """Whether a text cell is a school year of two consecutive years, like ``2025-2026``."""
+    parts = col.str.extract_groups(SCHOOL_YEAR_PATTERN.pattern)
     first = parts.struct.field("1").cast(pl.Int32, strict=False)
     second = parts.struct.field("2").cast(pl.Int32, strict=False)
     return (second == first + 1).fill_null(False)
@@ -231,7 +230,7 @@ def _checks(spec: ColumnSpec, source: pl.DataType) -> list[pa.Check]:
     elif spec.type == "enum":
         checks.append(_text_check("invalid_value", lambda c: c.is_in(spec.values)))
     elif spec.type == "school_year":
-        checks.append(_text_check("invalid_school_year", _school_year_ok))
+        checks.append(_text_check("invalid_school_year", school_year_ok))
     elif spec.type == "id":
         checks.append(_text_check("empty_id", lambda c: c.str.strip_chars().str.len_chars() > 0))
     if spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
@@ -257,20 +256,6 @@ def accepted_source_dtypes(spec: ColumnSpec) -> tuple[type[pl.DataType], ...]:
             return (pl.String,)
 
 
-@dataclass(frozen=True)
-class SchoolYear:
-    """A school year such as ``2025-2026``: July 1 of the first year to June 30 of the next."""
-
-    label: str
-    start: dt.date
-    end: dt.date
-
-    @classmethod
-    def parse(cls, label: str) -> SchoolYear:
-        match = _SCHOOL_YEAR.match(label)
-        if not match or int(match[2]) != int(match[1]) + 1:
-            raise ExtractError(f"school year {label!r} is not of the form 2025-2026 (two consecutive years)")
-        return cls(label, dt.date(int(match[1]), 7, 1), dt.date(int(match[2]), 6, 30))
 
 
 def pandera_schema(

@@ -10,12 +10,11 @@ counts, never cell values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-
 import atexit
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
@@ -26,12 +25,13 @@ from datashare.extract.read import ROW, Extract, TableFile, locate, scan_raw, ty
 from datashare.extract.report import MAX_EXAMPLE_ROWS, Finding, TableInfo, ValidationReport, sort_findings
 from datashare.extract.schema import (
     TABLES,
-    SchoolYear,
     TableSchema,
     accepted_source_dtypes,
     load_schemas,
     pandera_schema,
+    school_year_ok,
 )
+from datashare.schoolyear import SchoolYear
 
 _PANDERA_CODES = {
     "not_nullable": "missing_value",
@@ -450,7 +450,7 @@ def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[F
         read.typed().group_by("school_year").len().sort("len", "school_year", descending=[True, False])
         .collect()
     )
-    counts = counts.filter(pl.col("school_year").str.contains(r"^\d{4}-\d{4}$"))
+    counts = counts.filter(school_year_ok(pl.col("school_year")))
     if counts.is_empty():
         return None, [_finding(
             "no_school_year", "enrollments", read.file,
@@ -567,7 +567,10 @@ def _validate(
     if school_year is None:
         school_year, year_findings = _school_year_of(reads)
     findings += year_findings
-    year = SchoolYear.parse(school_year) if school_year else None
+    try:
+        year = SchoolYear.parse(school_year) if school_year else None
+    except ValueError as exc:
+        raise ExtractError(f"{exc}; give --school-year like 2025-2026") from None
     if year is not None:
         findings += _cross_findings(reads, year)
     tables = tuple(

@@ -29,12 +29,7 @@ from datashare.agreement.load import LoadedAgreement
 from datashare.agreement.model import METRICS, Agreement
 from datashare.errors import AgreementRefused, ReleaseError
 from datashare.release.consent import consented
-from datashare.release.derive import (
-    SchoolYearLike,
-    Summaries,
-    derive,
-    school_year_label,
-)
+from datashare.release.derive import Summaries, derive
 from datashare.release.disclosure import REASONS, apply_disclosure_control
 from datashare.release.eligibility import (
     contact_counts,
@@ -52,6 +47,7 @@ from datashare.release.metrics import (
     students_rows,
 )
 from datashare.release.types import PartnerRelease
+from datashare.schoolyear import SchoolYear
 
 AGGREGATE_TABLE = "aggregate_comparison"
 
@@ -126,9 +122,9 @@ def _catalog_columns(frame: pl.LazyFrame, table: str, keep: Sequence[str]) -> pl
     return frame.select(wanted)
 
 
-def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYearLike) -> Prepared:
+def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Prepared:
     """Scan the extract once into the small frames every agreement's release is made of."""
-    label = school_year_label(school_year)
+    label = school_year.label
     in_year = pl.col("incident_date").is_between(school_year.start, school_year.end)
     students, discipline, grades, consents, schools = pl.collect_all(
         [
@@ -265,7 +261,7 @@ def release_partner(
 
 def compute_releases(
     tables: Mapping[str, pl.LazyFrame],
-    school_year: SchoolYearLike,
+    school_year: SchoolYear,
     agreements: Sequence[LoadedAgreement],
     secret: bytes,
     as_of: dt.date,
@@ -277,7 +273,7 @@ def compute_releases(
     """
     school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
     for loaded in agreements:
-        check_agreement(loaded, as_of, school_year=school_year_label(school_year), school_ids=school_ids)
+        check_agreement(loaded, as_of, school_year=school_year.label, school_ids=school_ids)
     prepared = prepare(tables, school_year)
     # Build each shared base once, before the fan-out, so threads only read it.
     for schools in dict.fromkeys(covered_schools(loaded.agreement) for loaded in agreements):

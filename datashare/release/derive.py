@@ -13,12 +13,12 @@ enrolled twice at one school counts once there. Every enrolled student gets a su
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import polars as pl
+
+from datashare.schoolyear import SchoolYear
 
 PRESENT_STATUSES = ("present", "tardy", "early_departure")
 """Attendance statuses that count as a present day (CONTRACT section 1)."""
@@ -51,22 +51,6 @@ SUMMARY_SCHEMA: dict[str, pl.DataType] = {
 """Columns of :attr:`Summaries.student_school`, one row per enrolled student and school."""
 
 
-class SchoolYearLike(Protocol):
-    """The school year's first and last day (both inclusive), e.g. 2025-07-01..2026-06-30."""
-
-    @property
-    def start(self) -> dt.date: ...
-
-    @property
-    def end(self) -> dt.date: ...
-
-
-def school_year_label(school_year: SchoolYearLike) -> str:
-    """The ``YYYY-YYYY`` label of a school year, as written in the extract."""
-    label = getattr(school_year, "label", None)
-    return label if isinstance(label, str) else f"{school_year.start.year}-{school_year.end.year}"
-
-
 @dataclass(frozen=True)
 class Summaries:
     """What every partner's release is computed from; all small, all collected.
@@ -79,11 +63,11 @@ class Summaries:
     student_school: pl.DataFrame
 
 
-def _in_year(column: str, school_year: SchoolYearLike) -> pl.Expr:
+def _in_year(column: str, school_year: SchoolYear) -> pl.Expr:
     return pl.col(column).is_between(school_year.start, school_year.end, closed="both")
 
 
-def enrolled_pairs(enrollments: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+def enrolled_pairs(enrollments: pl.LazyFrame, school_year: SchoolYear) -> pl.LazyFrame:
     """Distinct (school_id, student_id) with an enrollment overlapping the school year."""
     overlaps = (pl.col("entry_date") <= school_year.end) & (
         pl.col("exit_date").is_null() | (pl.col("exit_date") >= school_year.start)
@@ -111,7 +95,7 @@ def attendance_aggregations() -> list[pl.Expr]:
     ]
 
 
-def attendance_summary(attendance: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+def attendance_summary(attendance: pl.LazyFrame, school_year: SchoolYear) -> pl.LazyFrame:
     """Day counts per student and school: one streaming pass over daily attendance."""
     return (
         attendance.filter(_in_year("date", school_year))
@@ -120,7 +104,7 @@ def attendance_summary(attendance: pl.LazyFrame, school_year: SchoolYearLike) ->
     )
 
 
-def discipline_summary(discipline: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+def discipline_summary(discipline: pl.LazyFrame, school_year: SchoolYear) -> pl.LazyFrame:
     """Incidents (distinct ids), any suspension, days removed, per student and school."""
     return (
         discipline.filter(_in_year("incident_date", school_year))
@@ -133,10 +117,10 @@ def discipline_summary(discipline: pl.LazyFrame, school_year: SchoolYearLike) ->
     )
 
 
-def grades_summary(grades: pl.LazyFrame, school_year: SchoolYearLike) -> pl.LazyFrame:
+def grades_summary(grades: pl.LazyFrame, school_year: SchoolYear) -> pl.LazyFrame:
     """Credit-weighted grade points, credits, graded and failed flags per student and school."""
     return (
-        grades.filter(pl.col("school_year") == school_year_label(school_year))
+        grades.filter(pl.col("school_year") == school_year.label)
         .group_by("school_id", "student_id")
         .agg(
             grade_points_weighted=(pl.col("grade_points") * pl.col("credits_attempted")).sum(),
@@ -147,7 +131,7 @@ def grades_summary(grades: pl.LazyFrame, school_year: SchoolYearLike) -> pl.Lazy
     )
 
 
-def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYearLike) -> Summaries:
+def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Summaries:
     """Summarize the extract once; see :data:`SUMMARY_SCHEMA` for the columns.
 
     ``tables`` holds typed LazyFrames (``enrollments``, ``attendance``, ``discipline``,

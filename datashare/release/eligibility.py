@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from datashare.agreement.model import Agreement
-from datashare.release.derive import SchoolYearLike
 from datashare.release.metrics import among
+from datashare.schoolyear import SchoolYear
 
 COUNT_COLUMNS = {"distinct_days": "contact_days", "records": "contact_records"}
 """``eligibility.count`` of an agreement -> the column of :func:`contact_counts` it reads."""
@@ -29,7 +29,7 @@ class PartnerEligibility:
     eligible: pl.DataFrame
 
 
-def contact_counts(service_contacts: pl.LazyFrame, school_year: SchoolYearLike) -> pl.DataFrame:
+def contact_counts(service_contacts: pl.LazyFrame, school_year: SchoolYear) -> pl.DataFrame:
     """Contacts inside the school year per (partner_id, student_id), for all partners.
 
     ``contact_days`` counts distinct contact dates, ``contact_records`` counts rows.

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from datashare.errors import SynthError
+from datashare.schoolyear import SchoolYear
 
 SCHOOL_DAYS = 180
-_LABEL = re.compile(r"(\d{4})-(\d{4})")
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,10 @@ class Calendar:
 
 def calendar(school_year: str) -> Calendar:
     """Weekdays from mid-August to late May, minus the usual holidays: 180 school days."""
-    match = _LABEL.fullmatch(school_year)
-    if match is None or int(match[2]) != int(match[1]) + 1:
-        raise SynthError(
-            f"school year {school_year!r}: expected two consecutive years like 2025-2026"
-        )
-    y1 = int(match[1])
+    try:
+        y1 = SchoolYear.parse(school_year).start.year
+    except ValueError as exc:
+        raise SynthError(str(exc)) from None
     first = dt.date(y1, 8, 13)  # the first weekday on or after August 13
     first = _on_or_after(first, 0) if first.weekday() > 4 else first
     span = np.arange(np.datetime64(first), np.datetime64(f"{y1 + 1}-06-30"))
