@@ -33,11 +33,8 @@ from datashare.extract.schema import (
 )
 from datashare.schoolyear import SchoolYear
 
-_PANDERA_CODES = {
-    "not_nullable": "missing_value",
-    "multiple_fields_uniqueness": "duplicate_key",
-    "field_uniqueness": "duplicate_key",
-}
+_PANDERA_CODES = {"not_nullable": "missing_value"}
+"""pandera's built-in check names as finding codes; every other check is named by its code."""
 
 
 def _finding(
@@ -153,17 +150,22 @@ class _TableRead:
         assert self.file is not None
         return pl.scan_parquet(self.staged) if self.staged is not None else scan_raw(self.file)
 
+    @property
+    def header_columns(self) -> list[str]:
+        """The columns a repeated CSV header line is recognised by (none for Parquet)."""
+        if self.file is None or self.file.format != "csv":
+            return []
+        return [c for c in self.schema.names if self.source.get(c) == pl.String]
+
     def typed(self) -> pl.LazyFrame:
         """Typed columns plus the report row number (for cross-table findings).
 
         Repeated header lines are dropped here (they are reported once, as such)."""
         assert self.file is not None
         raw = self.raw().with_row_index(ROW, offset=self.file.first_row)
-        text = [c for c in self.schema.names if self.source.get(c) == pl.String]
-        if self.file.format == "csv" and text:
-            raw = raw.filter(~pl.all_horizontal([pl.col(c).eq_missing(pl.lit(c)) for c in text]))
+        if self.header_columns:
+            raw = raw.filter(~_is_header_line(self.header_columns))
         return typed(raw, self.schema, self.source, keep=(ROW,))
-
 
     def group_stats(self) -> pl.DataFrame:
         """Per group of the key's leading columns: rows, distinct last key column, date bounds.
@@ -235,11 +237,14 @@ def _unreadable(table: str, file: TableFile, exc: Exception | None) -> Finding:
     )
 
 
+def _is_header_line(columns: list[str]) -> pl.Expr:
+    """A CSV line that repeats the header: every text cell holds its own column's name."""
+    return pl.all_horizontal([pl.col(c).eq_missing(pl.lit(c)) for c in columns])
+
+
 def _repeated_header_check(columns: list[str]) -> pa.Check:
     def check(data: object) -> pl.LazyFrame:
-        return data.lazyframe.select(  # type: ignore[attr-defined]
-            ~pl.all_horizontal([pl.col(c).eq_missing(pl.lit(c)) for c in columns]).alias("ok")
-        )
+        return data.lazyframe.select(~_is_header_line(columns).alias("ok"))  # type: ignore[attr-defined]
 
     return pa.Check(check, name="repeated_header")
 
@@ -248,8 +253,8 @@ def _pandera_findings(read: _TableRead) -> list[Finding]:
     """Every per-table rule of one table, by pandera with data-level validation on."""
     table, file = read.schema.name, read.file
     assert file is not None
-    text_columns = [c for c in read.schema.names if read.source.get(c) == pl.String]
-    header_check = [_repeated_header_check(text_columns)] if file.format == "csv" and text_columns else None
+    header = read.header_columns
+    header_check = [_repeated_header_check(header)] if header else None
     schema = pandera_schema(read.schema, read.source, header_check, with_key=False)
     try:
         with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
@@ -286,14 +291,10 @@ def _pandera_findings(read: _TableRead) -> list[Finding]:
         code = _PANDERA_CODES.get(check, check)
         findings.append(_finding(
             code, table, file, _message(code, read.schema, column, file),
-            column=column if code not in ("duplicate_key", "repeated_header") else _key_label(read.schema, code),
+            column=None if code == "repeated_header" else column,  # a line-wide check
             count=len(rows), rows=tuple(rows[:MAX_EXAMPLE_ROWS]),
         ))
     return findings
-
-
-def _key_label(schema: TableSchema, code: str) -> str | None:
-    return "+".join(schema.key) if code == "duplicate_key" else None
 
 
 def _message(code: str, schema: TableSchema, column: str | None, file: TableFile) -> str:
