@@ -1,7 +1,8 @@
 """What a partner reads first: ``data/README.md`` and ``data/datapackage.json``.
 
 Both are written from the agreement and the tables actually written, so they describe
-exactly what is in the package. Column meanings come from one catalogue below; a field the
+exactly what is in the package. Individual fields are described by the agreement's field
+catalogue (``datashare.agreement.fields``), the same words a reviewer reads; a field the
 catalogue does not know is still listed, with the agreement as its source.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from datashare.agreement.fields import INDIVIDUAL_FIELDS
 from datashare.agreement.model import Agreement
 
 AGGREGATE_COLUMNS: tuple[str, ...] = (
@@ -47,42 +49,6 @@ _AGGREGATE: dict[str, str] = {
     "difference": "served_value minus comparison_value; empty whenever either side is withheld.",
     "suppressed": "true when a figure of the row is withheld to protect small groups.",
     "note": "Why a figure is withheld or coded (reason code and explanation).",
-}
-
-_INDIVIDUAL: dict[str, dict[str, str]] = {
-    "students": {
-        "grade_level": "Grade level (PK, KG, 01 to 12).",
-        "gender": "Gender as recorded by the district.",
-        "race_ethnicity": "Race/ethnicity as recorded by the district.",
-        "english_learner": "true when the student is an English learner.",
-        "special_education": "true when the student receives special education services.",
-        "economically_disadvantaged": "true when the student is economically disadvantaged.",
-    },
-    "attendance": {
-        "days_enrolled": "School days the student was in membership at the school.",
-        "days_present": "Days present (tardy and early departure count as present).",
-        "days_absent": "Days absent, excused or unexcused.",
-        "days_excused": "Days of excused absence.",
-        "days_unexcused": "Days of unexcused absence.",
-        "attendance_rate": "Days present divided by days enrolled (0 to 1).",
-        "chronically_absent": "true when absent on at least 10% of at least 10 enrolled days.",
-    },
-    "discipline": {
-        "incident_date": "Date of the incident.",
-        "behavior": "The behaviour recorded.",
-        "action": "The action taken (none, referral, detention, suspension, ...).",
-        "days_removed": "Days the student was removed from class or school.",
-    },
-    "grades": {
-        "school_year": "School year of the grade.",
-        "term": "Grading term.",
-        "course_id": "The district's course code.",
-        "subject": "Subject area of the course.",
-        "letter_grade": "Letter grade.",
-        "grade_points": "Grade points (0 to 5).",
-        "credits_attempted": "Credits attempted.",
-        "credits_earned": "Credits earned.",
-    },
 }
 
 _COMMON: dict[str, str] = {
@@ -135,8 +101,8 @@ def describe_column(table: str, column: str) -> str:
         return _AGGREGATE[column]
     if column in _COMMON:
         return _COMMON[column]
-    known = _INDIVIDUAL.get(table, {}).get(column)
-    return known or f"The field {column} of {table}, released as named in the agreement."
+    known = INDIVIDUAL_FIELDS.get(table, {}).get(column)
+    return known.description if known else f"The field {column} of {table}, released as named in the agreement."
 
 
 def table_schema(table: str, df: pl.DataFrame) -> dict[str, object]:
