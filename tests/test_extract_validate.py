@@ -263,3 +263,13 @@ def test_csv_tables_are_staged_privately_and_removed(tmp_path: Path) -> None:
     assert extract.tables["attendance"].collect().height == len(ROWS["attendance"])
     extract.close()
     assert not staged.exists()
+
+
+def test_every_direct_identifier_of_the_schemas_is_refused_by_agreements() -> None:
+    """The schemas mark direct identifiers; the agreement catalogue must never release them."""
+    from datashare.agreement.fields import is_direct_identifier
+    from datashare.extract import load_schemas
+
+    marked = {c.name for s in load_schemas().values() for c in s.columns if c.identifier == "direct"}
+    assert marked >= {"student_id", "first_name", "last_name", "birth_date"}
+    assert all(is_direct_identifier(name) for name in marked)

@@ -164,13 +164,6 @@ def load_schemas(folder: Path | None = None) -> Mapping[str, TableSchema]:
     return schemas
 
 
-def direct_identifiers() -> frozenset[str]:
-    """Columns marked ``identifier: direct`` in any table: never released, never printed."""
-    return frozenset(
-        c.name for s in load_schemas().values() for c in s.columns if c.identifier == "direct"
-    )
-
-
 # ---------------------------------------------------------------------------------------
 # Compiling to pandera.  A check returns, for each row, whether the cell is valid; nulls
 # are left to the column's ``nullable`` rule.  Each check's name is the finding code.
