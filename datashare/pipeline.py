@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datashare.agreement.load import LoadedAgreement, load_agreements
+from datashare.errors import AgreementError
 from datashare.extract import Extract, load_extract
 from datashare.package.check import preload as preload_output_check
 from datashare.package.publish import PublishResult, publish
@@ -85,14 +86,10 @@ def release(
     lap("keys")
 
     say("loading the agreements")
-    loaded = (
-        list(agreements)
-        if agreements and all(isinstance(a, LoadedAgreement) for a in agreements)
-        else load_agreements([Path(a) for a in agreements])  # type: ignore[arg-type]
-    )
+    paths = [Path(a) for a in agreements if not isinstance(a, LoadedAgreement)]
+    loaded = [a for a in agreements if isinstance(a, LoadedAgreement)]
+    loaded += load_agreements(paths) if paths else []
     if not loaded:
-        from datashare.errors import AgreementError
-
         raise AgreementError("no agreement to release: give an agreement file or a folder of *.yaml files")
     lap("agreements")
 

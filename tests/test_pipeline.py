@@ -276,3 +276,21 @@ def test_attendance_is_derived_in_the_validators_pass_with_the_same_result(distr
     shared = derive({**ridden.tables, ATTENDANCE_SUMMARY: ridden.aggregates["attendance"].lazy()}, ridden.school_year)
     assert fresh.student_school.equals(shared.student_school)
     assert fresh.enrolled.equals(shared.enrolled)
+
+
+def test_loaded_agreements_and_paths_mix_and_none_is_refused(district, tmp_path: Path) -> None:
+    from datashare.errors import AgreementError
+
+    loaded = datashare.load_agreement(examples_dir() / "el-centro-2025-2026.yaml")
+    result = datashare.release(
+        extract=district["extract"], agreements=[loaded, examples_dir() / "bright-path-tutoring-2025-2026.yaml"],
+        key_file=district["key"], as_of=AS_OF, out=tmp_path / "out",
+    )
+    assert sorted(r.agreement_id for r in result.releases) == [
+        "bright-path-tutoring-2025-2026", "el-centro-2025-2026",
+    ]
+    with pytest.raises(AgreementError, match="no agreement to release"):
+        datashare.release(
+            extract=district["extract"], agreements=[], key_file=district["key"], as_of=AS_OF, out=tmp_path / "o2",
+        )
+    assert not (tmp_path / "o2").exists()
