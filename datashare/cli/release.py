@@ -69,7 +69,7 @@ def _summary_table(result) -> Table:  # noqa: ANN001 - RunResult, imported lazil
     return table
 
 
-def _print_result(result, out: Path) -> None:  # noqa: ANN001
+def _print_result(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
     console.print(_summary_table(result))
     for package in result.published.packages:
         where = escape(str(package.path))
@@ -115,7 +115,7 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
                 extract=extract, agreements=agreements, key_file=key_file, as_of=date, out=out,
                 signing_key=signing_key, replace=replace, operator=operator, progress=say,
             )
-        _print_result(result, out)
+        _print_result(result)
 
     @app.command()
     def demo(
@@ -158,7 +158,7 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
                     extract=extract, agreements=[examples_dir()], key_file=key_file, as_of=DEMO_AS_OF,
                     out=root, signing_key=private, operator="datashare demo", progress=say,
                 )
-            _print_result(result, root)
+            _print_result(result)
             for package in result.published.packages:
                 verify(package.path, public_key=public)
         console.print(

@@ -22,7 +22,13 @@ from pandera.config import ValidationDepth, config_context
 
 from datashare.errors import ExtractError, ExtractInvalid
 from datashare.extract.read import ROW, Extract, TableFile, locate, scan_raw, typed
-from datashare.extract.report import MAX_EXAMPLE_ROWS, Finding, TableInfo, ValidationReport, sort_findings
+from datashare.extract.report import (
+    MAX_EXAMPLE_ROWS,
+    Finding,
+    TableInfo,
+    ValidationReport,
+    sort_findings,
+)
 from datashare.extract.schema import (
     TABLES,
     TableSchema,

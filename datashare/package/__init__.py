@@ -11,7 +11,12 @@ from datashare.package.audit import AuditResult, append_entries, verify_audit
 from datashare.package.bag import PackageInfo, write_package
 from datashare.package.encrypt import decrypt_package, encrypt_package
 from datashare.package.publish import PublishedPackage, PublishResult, publish
-from datashare.package.sign import generate_signing_keys, load_private_key, load_public_key, sign_bag
+from datashare.package.sign import (
+    generate_signing_keys,
+    load_private_key,
+    load_public_key,
+    sign_bag,
+)
 from datashare.package.verify import VerifyResult, verify
 
 __all__ = [

@@ -37,7 +37,15 @@ import polars as pl
 
 from datashare.errors import DatashareError, PackageExists, ReleaseError
 from datashare.package.audit import AuditResult, append_entries
-from datashare.package.bag import MANIFEST, RELEASE_JSON, SIGNATURE, TAGMANIFEST, dumps_json, sha256_file, write_package
+from datashare.package.bag import (
+    MANIFEST,
+    RELEASE_JSON,
+    SIGNATURE,
+    TAGMANIFEST,
+    dumps_json,
+    sha256_file,
+    write_package,
+)
 from datashare.package.check import check_releases
 from datashare.package.encrypt import encrypt_package
 from datashare.package.sign import load_private_key, sign_bag

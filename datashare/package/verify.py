@@ -29,7 +29,14 @@ import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidSignature
 
 from datashare.errors import VerificationError
-from datashare.package.bag import MANIFEST, RELEASE_JSON, SIGNATURE, TAG_FILES, TAGMANIFEST, sha256_file
+from datashare.package.bag import (
+    MANIFEST,
+    RELEASE_JSON,
+    SIGNATURE,
+    TAG_FILES,
+    TAGMANIFEST,
+    sha256_file,
+)
 from datashare.package.sign import load_public_key
 
 _LINE = re.compile(r"^([0-9a-f]{64})[ \t]+\*?(\S.*)$")

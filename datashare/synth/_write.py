@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datashare.errors import SynthError, SynthOutputExists
-
 from datashare.extract.schema import TABLES, load_schemas
 
 _BATCH_ROWS = 1 << 20  # rows per Parquet row group
