@@ -273,3 +273,16 @@ def test_every_direct_identifier_of_the_schemas_is_refused_by_agreements() -> No
     marked = {c.name for s in load_schemas().values() for c in s.columns if c.identifier == "direct"}
     assert marked >= {"student_id", "first_name", "last_name", "birth_date"}
     assert all(is_direct_identifier(name) for name in marked)
+
+
+def test_a_bad_school_year_option_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ExtractError, match="2025-2027.*give --school-year like 2025-2026"):
+        validate(write_extract(tmp_path), school_year="2025-2027")
+
+
+def test_an_invalid_label_is_never_taken_as_the_extracts_year(tmp_path: Path) -> None:
+    """The most common school_year of enrollments is used only if it is a valid label."""
+    rows = [r.replace(",2025-2026,", ",2025-2027,") for r in ROWS["enrollments"][:3]] + ROWS["enrollments"][3:]
+    report = validate(write_extract(tmp_path, {"enrollments": rows}))
+    assert report.school_year == "2025-2026"
+    assert ("enrollments", "school_year", "invalid_school_year", (2, 3, 4)) in errors(report)
