@@ -20,7 +20,12 @@ from datashare.agreement import (
     load_agreement,
     load_agreements,
 )
-from datashare.agreement.fields import DIRECT_IDENTIFIERS, INDIVIDUAL_FIELDS, METRICS, is_direct_identifier
+from datashare.agreement.fields import (
+    DIRECT_IDENTIFIERS,
+    INDIVIDUAL_FIELDS,
+    METRICS,
+    is_direct_identifier,
+)
 from datashare.agreement.model import METRICS as MODEL_METRICS
 from datashare.agreement.schema import SCHEMA_PATH, schema_text
 from datashare.errors import AgreementError

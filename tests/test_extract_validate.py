@@ -7,10 +7,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from extract_fixtures import HEADERS, ROWS, write_extract
 
 from datashare.errors import ExtractError, ExtractInvalid
 from datashare.extract import load_extract, validate
-from extract_fixtures import HEADERS, ROWS, write_extract
 
 
 def errors(report) -> list[tuple[str, str | None, str, tuple[int, ...]]]:

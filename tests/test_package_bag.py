@@ -17,7 +17,12 @@ from typer.testing import CliRunner
 from datashare.cli import app
 from datashare.errors import KeyFileError, PackageError, VerificationError
 from datashare.package.bag import write_package
-from datashare.package.sign import generate_signing_keys, load_private_key, load_public_key, sign_bag
+from datashare.package.sign import (
+    generate_signing_keys,
+    load_private_key,
+    load_public_key,
+    sign_bag,
+)
 from datashare.package.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -267,7 +267,11 @@ def test_no_secret_in_any_output_or_message(released: Path, district, tmp_path: 
 def test_attendance_is_derived_in_the_validators_pass_with_the_same_result(district) -> None:
     """The summary computed as a rider of validation equals a fresh derivation."""
     from datashare.extract import load_extract
-    from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations, derive
+    from datashare.release.derive import (
+        ATTENDANCE_SUMMARY,
+        attendance_aggregations,
+        derive,
+    )
 
     plain = load_extract(district["extract"])
     ridden = load_extract(district["extract"], riders={"attendance": attendance_aggregations()})

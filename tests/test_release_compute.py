@@ -141,5 +141,3 @@ def test_agreements_covering_the_same_schools_share_one_base():
     prepared = prepare(_district().tables(), YEAR)
     assert prepared.covered(None) is prepared.covered(None)
     assert prepared.covered(frozenset({"B"})).students.to_list() == [f"b{i:02d}" for i in range(15)]
-    assert prepared.partner_rows("contacts", "p1").get_column("partner_id").unique().to_list() == ["p1"]
-    assert prepared.partner_rows("consents", "nobody").height == 0

@@ -22,11 +22,9 @@ from datashare.release.metrics import (
     ALL_SCHOOLS_NAME,
     CELLS_SCHEMA,
     METRIC_DEFINITIONS,
-    among,
     comparison_cells,
     covered_units,
     pool_all,
-    students_rows,
 )
 
 SCHOOLS = ("A", "B", "C")
@@ -193,12 +191,3 @@ def test_same_release_as_summing_each_group_directly(drawn, m, differencing):
     ]
     if not any(ties):  # away from a rounding boundary the published rows are identical
         assert published_new.equals(published_old)
-
-
-def test_rows_of_the_students_given_and_membership():
-    frame = pl.DataFrame({"student_id": ["00", "03", "03", "07"], "v": [1, 2, 3, 4]})
-    picked = students_rows(frame, pl.Series(["07", "99", "03", "03"]))
-    assert picked.rows() == [("03", 2), ("03", 3), ("07", 4)]
-    assert students_rows(frame, pl.Series([], dtype=pl.String)).height == 0
-    assert among(pl.Series(["a", "c"]), pl.Series(["a", "b", "c", "d"])).to_list() == [True, False, True, False]
-    assert among(pl.Series([], dtype=pl.String), pl.Series(["a"])).to_list() == [False]

@@ -168,3 +168,40 @@ def test_keys_differ_between_partners_and_are_stable(ids):
     assert p1.equals(student_keys(series, partner_key(bytes(SECRET), "p1")))
     assert not set(p1.get_column("student_key")) & set(p2.get_column("student_key"))
     assert p1.get_column("student_key").n_unique() == len(ids)
+
+
+agreement_st = st.builds(
+    lambda partner, schools, m, count, contacts, individual, adult, metrics: agreement(
+        partner,
+        schools=schools,
+        min_cell_size=m,
+        count=count,
+        min_contacts=contacts,
+        individual=individual,
+        adult=adult,
+        metrics=metrics,
+    ),
+    st.sampled_from(PARTNERS),
+    st.sampled_from(["all", ["A", "B"], ["C"]]),
+    st.sampled_from([3, 5]),
+    st.sampled_from(["distinct_days", "records"]),
+    st.sampled_from([3, 9]),
+    st.booleans(),
+    st.sampled_from(["own", "any"]),
+    st.sampled_from([None, ["mean_gpa", "attendance_rate"], ["suspension_rate"]]),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(district_st(), st.lists(agreement_st, min_size=2, max_size=6))
+def test_agreements_computed_together_equal_each_computed_alone(drawn, agreements):
+    """The run computes agreements covering the same schools in shared queries; each
+    agreement's release must be exactly what it would be alone."""
+    d = _build(drawn[0])
+    together = release(d, *agreements)
+    for agreement_, batched in zip(agreements, together, strict=True):
+        (alone,) = release(d, agreement_)
+        assert batched.gates == alone.gates and batched.suppression == alone.suppression
+        assert list(batched.tables) == list(alone.tables)
+        for name, frame in alone.tables.items():
+            assert batched.tables[name].equals(frame), name

@@ -1,12 +1,15 @@
 """From typed tables and loaded agreements to one :class:`PartnerRelease` per agreement.
 
 The extract is summarised once (:func:`prepare`: one pass over attendance, one
-``group_by`` of all partners' contacts, the small tables collected once); each agreement
-is then a handful of joins on those small frames (:func:`release_partner`). Adding
-partners adds no pass over the extract, and no pass over the district's students either:
-what depends only on the covered schools is built once per set of schools
-(:meth:`Prepared.covered`), and an agreement reads only its partner's contacts and
-consents and its own students' rows, by binary search on sorted frames.
+``group_by`` of all partners' contacts, the small tables collected once). Then every
+agreement covering the same set of schools is computed *together*: one join of every
+agreement's rule with the contact counts (eligibility), one of every agreement's terms
+with the consents, one of every served student with their summaries (the comparison
+cells), one disclosure control over all the cells, and one join per individual table.
+Each agreement's rows carry its ``agreement_index``. Two hundred agreements thus cost a
+few queries over rows in proportion to the students they serve, not two hundred rounds
+of small queries; what is left per agreement (its student keys, the projection of its
+individual tables) runs on two threads.
 
 Every agreement is checked before anything is computed, and any failure refuses the whole
 run (fail closed): lint errors, a template, an agreement not in force on ``as_of``, a
@@ -28,25 +31,26 @@ from datashare.agreement.fields import INDIVIDUAL_FIELDS
 from datashare.agreement.load import LoadedAgreement
 from datashare.agreement.model import METRICS, Agreement
 from datashare.errors import AgreementRefused, ReleaseError
-from datashare.release.consent import consented
+from datashare.release.consent import consented_all
 from datashare.release.derive import Summaries, derive
-from datashare.release.disclosure import REASONS, apply_disclosure_control
+from datashare.release.disclosure import OUTPUT_SCHEMA, REASONS, disclose, reason_counts
 from datashare.release.eligibility import (
     contact_counts,
     covered_enrolled,
     covered_students,
-    partner_eligibility,
+    rules,
+    served_students,
 )
 from datashare.release.individual import check_fields, individual_tables
 from datashare.release.keys import partner_key, student_keys
 from datashare.release.metrics import (
     ALL_SCHOOLS,
+    METRICS_SCHEMA,
     CoveredUnits,
-    comparison_cells,
+    all_cells,
     covered_units,
-    students_rows,
 )
-from datashare.release.types import PartnerRelease
+from datashare.release.types import AGREEMENT_INDEX, PartnerRelease
 from datashare.schoolyear import SchoolYear
 
 AGGREGATE_TABLE = "aggregate_comparison"
@@ -57,8 +61,8 @@ class Covered:
     """What every agreement covering one set of schools shares, built once per run.
 
     ``school_ids``: the covered school ids; ``enrolled``: their distinct (school_id,
-    student_id) pairs sorted by ``student_id``; ``students``: the distinct enrolled
-    ``student_id``, sorted; ``units``: the comparison base of :mod:`metrics`.
+    student_id) pairs; ``students``: the distinct enrolled ``student_id``, sorted;
+    ``units``: the comparison base of :mod:`metrics`.
     """
 
     school_ids: pl.Series
@@ -73,9 +77,8 @@ class Prepared:
 
     ``students``, ``discipline`` and ``grades`` hold only ``student_id``, ``school_id``
     (not for students), ``birth_date`` (students) and releasable catalog columns, and only
-    rows of the school year; they are sorted by ``student_id`` so that an agreement reads
-    only its own students' rows. ``contacts`` and ``consents`` are sorted by
-    ``partner_id`` so that an agreement reads only its partner's rows.
+    rows of the school year. ``contacts`` holds every partner's contact counts
+    (:func:`~datashare.release.eligibility.contact_counts`).
     """
 
     school_year: str
@@ -100,20 +103,11 @@ class Prepared:
             enrolled = covered_enrolled(self.summaries.enrolled, schools).select("school_id", "student_id")
             self._covered[schools] = Covered(
                 school_ids=rows.get_column("school_id"),
-                enrolled=enrolled.sort("student_id", "school_id"),
+                enrolled=enrolled,
                 students=covered_students(enrolled, None),
                 units=covered_units(student_school, rows),
             )
         return self._covered[schools]
-
-    def partner_rows(self, table: str, partner_id: str) -> pl.DataFrame:
-        """The ``contacts`` or ``consents`` rows of one partner, sliced without a scan."""
-        frame: pl.DataFrame = getattr(self, table)
-        column = frame.get_column("partner_id")
-        key = pl.Series([partner_id], dtype=pl.String)
-        lo = column.search_sorted(key, side="left").item()
-        hi = column.search_sorted(key, side="right").item()
-        return frame.slice(lo, hi - lo)
 
 
 def _catalog_columns(frame: pl.LazyFrame, table: str, keep: Sequence[str]) -> pl.LazyFrame:
@@ -128,13 +122,12 @@ def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Prep
     in_year = pl.col("incident_date").is_between(school_year.start, school_year.end)
     students, discipline, grades, consents, schools = pl.collect_all(
         [
-            _catalog_columns(tables["students"], "students", ["student_id", "birth_date"]).sort("student_id"),
-            _catalog_columns(tables["discipline"].filter(in_year), "discipline", ["student_id", "school_id"])
-            .sort("student_id", maintain_order=True),
+            _catalog_columns(tables["students"], "students", ["student_id", "birth_date"]),
+            _catalog_columns(tables["discipline"].filter(in_year), "discipline", ["student_id", "school_id"]),
             _catalog_columns(
                 tables["grades"].filter(pl.col("school_year") == label), "grades", ["student_id", "school_id"]
-            ).sort("student_id", maintain_order=True),
-            tables["consents"].sort("partner_id", maintain_order=True),
+            ),
+            tables["consents"],
             tables["schools"].select("school_id", "school_name"),
         ]
     )
@@ -142,7 +135,7 @@ def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Prep
         school_year=label,
         schools=schools.sort("school_id"),
         summaries=derive(tables, school_year),
-        contacts=contact_counts(tables["service_contacts"], school_year).sort("partner_id", maintain_order=True),
+        contacts=contact_counts(tables["service_contacts"], school_year),
         consents=consents,
         students=students,
         discipline=discipline,
@@ -200,63 +193,184 @@ def release_partner(
 
     Call :func:`check_agreement` first; this function trusts the agreement.
     """
-    agreement = loaded.agreement
-    assert agreement.partner is not None
-    partner = agreement.partner.id
-    covered = prepared.covered(covered_schools(agreement))
+    return release_all(prepared, [loaded], secret, as_of)[0]
 
-    served = partner_eligibility(prepared.partner_rows("contacts", partner), agreement, covered.students)
-    eligible_ids = served.eligible.get_column("student_id")
-    agreed = consented(
-        prepared.partner_rows("consents", partner).filter(pl.col("student_id").is_in(eligible_ids.implode())),
-        students_rows(prepared.students, eligible_ids),
-        agreement,
+
+@dataclass(frozen=True)
+class _Shared:
+    """The results of the joins shared by a group of agreements, split by agreement."""
+
+    gates: dict[int, dict[str, int]]
+    aggregates: dict[int, pl.DataFrame]
+    suppression: dict[int, dict[str, int]]
+    released: dict[int, pl.DataFrame]
+    sources: dict[int, dict[str, pl.DataFrame]]
+
+
+def _split(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
+    """Each agreement's rows of ``frame``, without ``agreement_index``, as zero-copy slices.
+
+    ``frame`` is sorted by ``agreement_index`` (it is sorted here if not).
+    """
+    if not frame.get_column(AGREEMENT_INDEX).is_sorted():
+        frame = frame.sort(AGREEMENT_INDEX, maintain_order=True)
+    runs = frame.select(pl.col(AGREEMENT_INDEX).rle()).unnest(AGREEMENT_INDEX)
+    body = frame.drop(AGREEMENT_INDEX)
+    parts: dict[int, pl.DataFrame] = {}
+    offset = 0
+    for length, value in runs.iter_rows():
+        parts[value] = body.slice(offset, length)
+        offset += length
+    return parts
+
+
+def _shared(prepared: Prepared, schools: frozenset[str] | None, group: dict[int, Agreement], as_of: dt.date) -> _Shared:
+    """Eligibility, consent, cells, disclosure and individual rows of ``group`` (index ->
+    agreement, all covering ``schools``), each step one query for the whole group."""
+    covered = prepared.covered(schools)
+    order = list(group)  # position in the group -> index in the run
+    agreements = [group[index] for index in order]
+
+    served = served_students(prepared.contacts, rules(agreements), covered.students)
+    eligible = served.filter("eligible").select(AGREEMENT_INDEX, "student_id")
+    agreed = consented_all(
+        prepared.consents.join(eligible.select("student_id").unique(), on="student_id", how="semi"),
+        prepared.students,
+        agreements,
         as_of,
     )
-    consented_eligible = served.eligible.join(agreed, on="student_id", how="semi")
-    fields = check_fields(agreement)
-    released = consented_eligible if fields else consented_eligible.clear()
-
-    tables: dict[str, pl.DataFrame] = {}
-    suppression = dict.fromkeys(REASONS, 0)
-    if agreement.aggregate is not None:
-        metrics = [name for name in METRICS if name in agreement.aggregate.metrics]
-        cells = comparison_cells(covered.units, served.eligible, released, metrics)
-        tables[AGGREGATE_TABLE], suppression = apply_disclosure_control(
-            cells, agreement.aggregate.min_cell_size, differencing=agreement.individual is not None
-        )
-    if fields:
-        keys = student_keys(released, partner_key(secret, agreement.partner.id))
-        ids = released.get_column("student_id")
-        at_covered = pl.col("school_id").is_in(covered.school_ids.implode())
-        sources = {
-            "enrollments": students_rows(covered.enrolled, ids),
-            "students": students_rows(prepared.students, ids),
-            "attendance": students_rows(covered.units.units, ids)
-            .filter(pl.col("school_id") != ALL_SCHOOLS)
-            .select(prepared.summaries.student_school.columns),
-            "discipline": students_rows(prepared.discipline, ids).filter(at_covered),
-            "grades": students_rows(prepared.grades, ids).filter(at_covered),
-        }
-        tables.update(individual_tables(agreement, keys, sources))
-
-    gates = {
-        "enrolled": covered.students.len(),
-        "with_contacts": served.with_contacts.height,
-        "eligible": served.eligible.height,
-        "consented": consented_eligible.height,
-        "released": released.height,
-    }
-    return PartnerRelease(
-        agreement=agreement,
-        agreement_sha256=loaded.sha256,
-        agreement_path=loaded.path,
-        as_of=as_of,
-        tables=tables,
-        gates=gates,
-        suppression=suppression,
-        school_year=prepared.school_year,
+    with_fields = pl.Series([p for p, a in enumerate(agreements) if check_fields(a)], dtype=pl.UInt32)
+    consent = eligible.join(agreed, on=[AGREEMENT_INDEX, "student_id"], how="semi")
+    released = consent.filter(pl.col(AGREEMENT_INDEX).is_in(with_fields.implode()))
+    counts = (
+        served.group_by(AGREEMENT_INDEX)
+        .agg(with_contacts=pl.len(), eligible=pl.col("eligible").sum())
+        .join(consent.group_by(AGREEMENT_INDEX).agg(consented=pl.len()), on=AGREEMENT_INDEX, how="left")
+        .join(released.group_by(AGREEMENT_INDEX).agg(released=pl.len()), on=AGREEMENT_INDEX, how="left")
+        .fill_null(0)
     )
+    gates = {
+        order[row[AGREEMENT_INDEX]]: {
+            "enrolled": covered.students.len(),
+            **{gate: int(row[gate]) for gate in ("with_contacts", "eligible", "consented", "released")},
+        }
+        for row in counts.iter_rows(named=True)
+    }
+    for index in order:
+        gates.setdefault(
+            index, {"enrolled": covered.students.len(), "with_contacts": 0, "eligible": 0, "consented": 0, "released": 0}
+        )
+
+    aggregates: dict[int, pl.DataFrame] = {}
+    suppression: dict[int, dict[str, int]] = {}
+    wanted = [
+        (position, name)
+        for position, agreement in enumerate(agreements)
+        if agreement.aggregate is not None
+        for name in METRICS
+        if name in agreement.aggregate.metrics
+    ]
+    if wanted:
+        metrics = pl.DataFrame(wanted, schema=METRICS_SCHEMA, orient="row")
+        flagged = eligible.join(
+            released.with_columns(released=pl.lit(True)), on=[AGREEMENT_INDEX, "student_id"], how="left"
+        ).with_columns(pl.col("released").fill_null(False))
+        terms = pl.DataFrame(
+            [
+                (position, a.aggregate.min_cell_size, a.individual is not None)
+                for position, a in enumerate(agreements)
+                if a.aggregate is not None
+            ],
+            schema={AGREEMENT_INDEX: pl.UInt32, "min_cell_size": pl.Int64, "differencing": pl.Boolean},
+            orient="row",
+        )
+        cells = all_cells(covered.units, flagged, metrics).join(
+            terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"
+        )
+        table = disclose(cells)
+        for position, counted in reason_counts(table).items():
+            suppression[order[position]] = counted
+        for position, part in _split(table.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)).items():
+            aggregates[order[position]] = part
+
+    sources: dict[int, dict[str, pl.DataFrame]] = {index: {} for index in order}
+    needed = {table for agreement in agreements for table in check_fields(agreement)}
+    if needed:
+        at_covered = pl.col("school_id").is_in(covered.school_ids.implode())
+        frames = {
+            "enrollments": covered.enrolled,
+            "students": prepared.students,
+            "attendance": covered.units.units.filter(pl.col("school_id") != ALL_SCHOOLS).select(
+                prepared.summaries.student_school.columns
+            ),
+            "discipline": prepared.discipline.filter(at_covered),
+            "grades": prepared.grades.filter(at_covered),
+        }
+        names = [name for name in frames if name in needed or (name == "enrollments" and "students" in needed)]
+        joined = pl.collect_all(
+            [
+                released.lazy().join(frames[name].lazy(), on="student_id", how="inner").sort(AGREEMENT_INDEX)
+                for name in names
+            ]
+        )
+        for name, frame in zip(names, joined, strict=True):
+            parts = _split(frame)
+            for position, index in enumerate(order):
+                sources[index][name] = parts.get(position, frame.clear().drop(AGREEMENT_INDEX))
+    released_parts, empty = _split(released), released.clear().drop(AGREEMENT_INDEX)
+    return _Shared(
+        gates=gates,
+        aggregates=aggregates,
+        suppression=suppression,
+        released={index: released_parts.get(p, empty) for p, index in enumerate(order)},
+        sources=sources,
+    )
+
+
+def release_all(
+    prepared: Prepared,
+    agreements: Sequence[LoadedAgreement],
+    secret: bytes,
+    as_of: dt.date,
+) -> list[PartnerRelease]:
+    """Every agreement's release, in the order given; those covering the same schools are
+    computed together (see the module docstring). The agreements must have passed
+    :func:`check_agreement`."""
+    groups: dict[frozenset[str] | None, dict[int, Agreement]] = {}
+    for index, loaded in enumerate(agreements):
+        groups.setdefault(covered_schools(loaded.agreement), {})[index] = loaded.agreement
+    shared: dict[int, _Shared] = {}
+    for schools, group in groups.items():
+        result = _shared(prepared, schools, group, as_of)
+        shared.update(dict.fromkeys(group, result))
+
+    def finish(index: int) -> PartnerRelease:
+        loaded, part = agreements[index], shared[index]
+        agreement = loaded.agreement
+        assert agreement.partner is not None
+        tables: dict[str, pl.DataFrame] = {}
+        if agreement.aggregate is not None:
+            tables[AGGREGATE_TABLE] = part.aggregates[index]
+        if check_fields(agreement):
+            keys = student_keys(part.released[index], partner_key(secret, agreement.partner.id))
+            tables.update(individual_tables(agreement, keys, part.sources[index]))
+        return PartnerRelease(
+            agreement=agreement,
+            agreement_sha256=loaded.sha256,
+            agreement_path=loaded.path,
+            as_of=as_of,
+            tables=tables,
+            gates=part.gates[index],
+            suppression=part.suppression.get(index, dict.fromkeys(REASONS, 0)),
+            school_year=prepared.school_year,
+        )
+
+    if len(agreements) < 4:
+        return [finish(index) for index in range(len(agreements))]
+    # What is left per agreement is its keys (HMAC) and a few small projections, which
+    # release the GIL in polars: two workers keep both cores busy. Order is kept.
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        return list(pool.map(finish, range(len(agreements))))
 
 
 def compute_releases(
@@ -274,13 +388,4 @@ def compute_releases(
     school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
     for loaded in agreements:
         check_agreement(loaded, as_of, school_year=school_year.label, school_ids=school_ids)
-    prepared = prepare(tables, school_year)
-    # Build each shared base once, before the fan-out, so threads only read it.
-    for schools in dict.fromkeys(covered_schools(loaded.agreement) for loaded in agreements):
-        prepared.covered(schools)
-    if len(agreements) < 4:
-        return [release_partner(prepared, loaded, secret, as_of) for loaded in agreements]
-    # Each agreement is many small polars queries, which release the GIL: two workers keep
-    # both cores busy. Results come back in the order given; each is computed alone.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda loaded: release_partner(prepared, loaded, secret, as_of), agreements))
+    return release_all(prepare(tables, school_year), agreements, secret, as_of)

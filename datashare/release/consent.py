@@ -16,10 +16,12 @@ date is treated as an adult for the same reason.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 
 from datashare.agreement.model import Agreement
+from datashare.release.types import AGREEMENT_INDEX
 
 ADULT_AGE_YEARS = 18
 
@@ -42,20 +44,52 @@ def consented(
     """Distinct ``student_id`` (sorted) with a valid consent for the agreement on ``as_of``.
 
     An agreement without an ``individual`` section needs no consent and gets nobody.
+    One agreement's :func:`consented_all`.
     """
-    if agreement.individual is None or agreement.partner is None:
-        return pl.DataFrame(schema={"student_id": pl.String})
-    rules = agreement.individual
+    found = consented_all(consents, students, [agreement], as_of)
+    return found.select("student_id")
+
+
+def consented_all(
+    consents: pl.LazyFrame | pl.DataFrame,
+    students: pl.LazyFrame | pl.DataFrame,
+    agreements: Sequence[Agreement],
+    as_of: dt.date,
+) -> pl.DataFrame:
+    """Every agreement's consented students on ``as_of``, in one join.
+
+    Returns distinct (``agreement_index``, ``student_id``), ``agreement_index`` being the
+    position in ``agreements``, sorted by both. Agreements without an ``individual``
+    section get nobody.
+    """
+    wanted = [
+        (index, agreement.partner.id, agreement.individual.consent_scope, agreement.individual.adult_student_consent == "any")
+        for index, agreement in enumerate(agreements)
+        if agreement.individual is not None and agreement.partner is not None
+    ]
+    terms = pl.DataFrame(
+        wanted,
+        schema={AGREEMENT_INDEX: pl.UInt32, "partner_id": pl.String, "consent_scope": pl.String, "adult_any": pl.Boolean},
+        orient="row",
+    )
     valid = (
-        (pl.col("partner_id") == agreement.partner.id)
-        & (pl.col("scope") == rules.consent_scope)
+        (pl.col("scope") == pl.col("consent_scope"))
         & (pl.col("granted_on") <= as_of)
         & (pl.col("revoked_on").is_null() | (pl.col("revoked_on") > as_of))
     )
-    rows = consents.lazy().filter(valid).select("student_id", "signed_by")
-    if rules.adult_student_consent != "any":
-        births = students.lazy().select("student_id", "birth_date")
-        rows = rows.join(births, on="student_id", how="left").filter(
-            ~is_adult(pl.col("birth_date"), as_of) | (pl.col("signed_by") == "eligible_student")
+    births = students.lazy().select("student_id", "birth_date")
+    return (
+        consents.lazy()
+        .join(terms.lazy(), on="partner_id", how="inner")
+        .filter(valid)
+        .join(births, on="student_id", how="left")
+        .filter(
+            pl.col("adult_any")
+            | ~is_adult(pl.col("birth_date"), as_of)
+            | (pl.col("signed_by") == "eligible_student")
         )
-    return rows.select("student_id").unique().sort("student_id").collect()
+        .select(AGREEMENT_INDEX, "student_id")
+        .unique()
+        .sort(AGREEMENT_INDEX, "student_id")
+        .collect()
+    )

@@ -39,6 +39,7 @@ import polars as pl
 
 from datashare.agreement.model import SHARE_METRICS
 from datashare.release.metrics import ALL_SCHOOLS
+from datashare.release.types import AGREEMENT_INDEX
 
 SMALL_CELL = "suppressed:small_cell"
 DIFFERENCING = "suppressed:differencing"
@@ -79,23 +80,51 @@ def apply_disclosure_control(
     ``cells`` has the columns of :data:`datashare.release.metrics.CELLS_SCHEMA`; row
     order is kept. ``differencing`` is true for agreements with an ``individual`` section.
     """
-    table = suppress(cells, min_cell_size, differencing=differencing)
-    table = _values(table)
-    summary = {
-        reason: sum(int((table.get_column(f"{side}_reason") == reason).sum()) for side in SIDES)
-        for reason in REASONS
-    }
-    return table.select([pl.col(n).cast(t) for n, t in OUTPUT_SCHEMA.items()]), summary
+    batch = cells.with_columns(
+        pl.lit(0, dtype=pl.UInt32).alias(AGREEMENT_INDEX),
+        min_cell_size=pl.lit(min_cell_size, dtype=pl.Int64),
+        differencing=pl.lit(differencing),
+    )
+    table = disclose(batch)
+    return table.select(list(OUTPUT_SCHEMA)), reason_counts(table).get(0, dict.fromkeys(REASONS, 0))
 
 
-def suppress(cells: pl.DataFrame, min_cell_size: int, *, differencing: bool) -> pl.DataFrame:
-    """Add ``served_reason``, ``comparison_reason`` and ``suppressed`` (steps 1 to 4)."""
-    m = min_cell_size
+def disclose(cells: pl.DataFrame) -> pl.DataFrame:
+    """Disclosure control of many agreements' cells at once, each on its own rows.
+
+    ``cells``: :data:`~datashare.release.metrics.CELLS_SCHEMA` plus ``agreement_index``
+    and the agreement's ``min_cell_size`` and ``differencing`` on every row. Returns the
+    :data:`OUTPUT_SCHEMA` columns plus ``agreement_index``, ``served_reason`` and
+    ``comparison_reason``, in the order of ``cells``. Every step is row-wise or grouped by
+    agreement, so an agreement's rows come out as if it were alone.
+    """
+    return _values(suppress(cells)).select(
+        AGREEMENT_INDEX, *OUTPUT_SCHEMA, *(f"{side}_reason" for side in SIDES)
+    ).with_columns([pl.col(n).cast(t) for n, t in OUTPUT_SCHEMA.items()])
+
+
+def reason_counts(table: pl.DataFrame) -> dict[int, dict[str, int]]:
+    """``agreement_index`` -> withheld or coded groups by reason, for a :func:`disclose` result."""
+    counts = table.group_by(AGREEMENT_INDEX).agg(
+        *(
+            sum((pl.col(f"{side}_reason") == reason).sum() for side in SIDES).alias(reason)
+            for reason in REASONS
+        )
+    )
+    return {row[AGREEMENT_INDEX]: {r: int(row[r]) for r in REASONS} for row in counts.iter_rows(named=True)}
+
+
+def suppress(cells: pl.DataFrame) -> pl.DataFrame:
+    """Add ``served_reason``, ``comparison_reason`` and ``suppressed`` (steps 1 to 4).
+
+    ``cells`` as for :func:`disclose`.
+    """
+    m = pl.col("min_cell_size")
     unreleased = pl.col("served_n") - pl.col("served_released_n")
     served = (
         pl.when(pl.col("served_n") < m)
         .then(pl.lit(SMALL_CELL))
-        .when(pl.lit(differencing) & unreleased.is_between(1, m - 1))
+        .when(pl.col("differencing") & (unreleased >= 1) & (unreleased < m))
         .then(pl.lit(DIFFERENCING))
     )
     comparison = pl.when(pl.col("comparison_n") < m).then(pl.lit(SMALL_CELL))
@@ -113,9 +142,9 @@ def suppress(cells: pl.DataFrame, min_cell_size: int, *, differencing: bool) -> 
         pl.col("served_reason", "comparison_reason").cast(pl.String),
         suppressed=pl.col("served_reason").is_not_null(),
     )
+    cell = pl.struct(AGREEMENT_INDEX, "school_id", "metric")
     while (more := _secondary_targets(table)).height:
-        targets = more.select(pl.struct("school_id", "metric")).to_series().implode()
-        hit = pl.struct("school_id", "metric").is_in(targets)
+        hit = cell.is_in(more.select(cell).to_series().implode())
         table = table.with_columns(
             served_reason=pl.when(hit).then(pl.lit(SECONDARY)).otherwise("served_reason"),
             comparison_reason=pl.when(hit).then(pl.lit(SECONDARY)).otherwise("comparison_reason"),
@@ -125,17 +154,19 @@ def suppress(cells: pl.DataFrame, min_cell_size: int, *, differencing: bool) -> 
 
 
 def _secondary_targets(table: pl.DataFrame) -> pl.DataFrame:
-    """(school_id, metric) rows to suppress next so that no lone suppressed group is exposed.
+    """(agreement_index, school_id, metric) rows to suppress next so that no lone
+    suppressed group is exposed.
 
     A metric needs one more suppression when its ``ALL`` row is published and exactly one
     school row is suppressed with students in the served group, or exactly one with
-    students in the comparison group. One target per metric per round.
+    students in the comparison group. One target per agreement and metric per round.
     """
+    by = [AGREEMENT_INDEX, "metric"]
     is_all = pl.col("school_id") == ALL_SCHOOLS
     schools = table.filter(~is_all)
-    all_published = table.filter(is_all & ~pl.col("suppressed")).select("metric")
+    all_published = table.filter(is_all & ~pl.col("suppressed")).select(by)
     exposed = (
-        schools.group_by("metric")
+        schools.group_by(by)
         .agg(
             *(
                 (pl.col("suppressed") & (pl.col(f"{side}_n") > 0)).sum().alias(side)
@@ -143,23 +174,23 @@ def _secondary_targets(table: pl.DataFrame) -> pl.DataFrame:
             )
         )
         .filter((pl.col("served") == 1) | (pl.col("comparison") == 1))
-        .join(all_published, on="metric", how="semi")
-        .select("metric")
+        .join(all_published, on=by, how="semi")
+        .select(by)
     )
     if exposed.height == 0:
-        return pl.DataFrame(schema={"school_id": pl.String, "metric": pl.String})
+        return pl.DataFrame(schema={AGREEMENT_INDEX: pl.UInt32, "school_id": pl.String, "metric": pl.String})
     candidates = (
         schools.filter(~pl.col("suppressed"))
-        .join(exposed, on="metric", how="semi")
-        .sort("metric", "served_n", "school_id")
-        .group_by("metric", maintain_order=True)
+        .join(exposed, on=by, how="semi")
+        .sort(*by, "served_n", "school_id")
+        .group_by(by, maintain_order=True)
         .first()
-        .select("school_id", "metric")
+        .select(AGREEMENT_INDEX, "school_id", "metric")
     )
-    fallback = exposed.join(candidates, on="metric", how="anti").select(
-        school_id=pl.lit(ALL_SCHOOLS), metric="metric"
+    fallback = exposed.join(candidates, on=by, how="anti").select(
+        AGREEMENT_INDEX, school_id=pl.lit(ALL_SCHOOLS), metric="metric"
     )
-    return pl.concat([candidates, fallback]).sort("metric", "school_id")
+    return pl.concat([candidates, fallback]).sort(*by, "school_id")
 
 
 def _values(table: pl.DataFrame) -> pl.DataFrame:

@@ -9,12 +9,13 @@ agreement's schools are not eligible under that agreement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from datashare.agreement.model import Agreement
-from datashare.release.metrics import among
+from datashare.release.types import AGREEMENT_INDEX
 from datashare.schoolyear import SchoolYear
 
 COUNT_COLUMNS = {"distinct_days": "contact_days", "records": "contact_records"}
@@ -56,8 +57,47 @@ def covered_enrolled(enrolled: pl.DataFrame, schools: frozenset[str] | None) -> 
 
 
 def covered_students(enrolled: pl.DataFrame, schools: frozenset[str] | None) -> pl.Series:
-    """The distinct ``student_id`` enrolled at the covered schools, sorted (for :func:`among`)."""
+    """The distinct ``student_id`` enrolled at the covered schools, sorted."""
     return covered_enrolled(enrolled, schools).get_column("student_id").unique().sort()
+
+
+def rules(agreements: Sequence[Agreement]) -> pl.DataFrame:
+    """Each agreement's rule as a row: ``agreement_index`` (its position), ``partner_id``,
+    the :func:`contact_counts` column it reads and ``min_contacts``."""
+    for agreement in agreements:
+        if agreement.partner is None:
+            raise ValueError(f"agreement {agreement.id}: an agreement without a partner cannot be released")
+    return pl.DataFrame(
+        {
+            AGREEMENT_INDEX: range(len(agreements)),
+            "partner_id": [a.partner.id for a in agreements if a.partner is not None],
+            "count_column": [COUNT_COLUMNS[a.eligibility.count] for a in agreements],
+            "min_contacts": [a.eligibility.min_contacts for a in agreements],
+        },
+        schema={AGREEMENT_INDEX: pl.UInt32, "partner_id": pl.String, "count_column": pl.String, "min_contacts": pl.Int64},
+    )
+
+
+def served_students(counts: pl.DataFrame, rules: pl.DataFrame, covered: pl.Series) -> pl.DataFrame:
+    """Every agreement's partner's students with contacts among ``covered``, in one join.
+
+    ``rules`` from :func:`rules` (agreements covering the same schools); ``covered`` the
+    distinct ``student_id`` enrolled at those schools. Returns ``agreement_index``,
+    ``student_id`` and ``eligible`` (the rule is met), sorted by both.
+    """
+    count = pl.when(pl.col("count_column") == COUNT_COLUMNS["records"])
+    return (
+        counts.lazy()
+        .join(rules.lazy(), on="partner_id", how="inner")
+        .join(covered.rename("student_id").to_frame().lazy(), on="student_id", how="semi")
+        .select(
+            AGREEMENT_INDEX,
+            "student_id",
+            eligible=count.then("contact_records").otherwise("contact_days") >= pl.col("min_contacts"),
+        )
+        .sort(AGREEMENT_INDEX, "student_id")
+        .collect()
+    )
 
 
 def eligible(
@@ -70,26 +110,10 @@ def eligible(
 
     ``counts`` comes from :func:`contact_counts`; ``enrolled`` holds the (school_id,
     student_id) pairs enrolled in the school year; ``schools`` the covered school ids
-    (``None``: every school).
+    (``None``: every school). One agreement's :func:`served_students`.
     """
-    return partner_eligibility(counts, agreement, covered_students(enrolled, schools))
-
-
-def partner_eligibility(
-    counts: pl.DataFrame, agreement: Agreement, covered: pl.Series
-) -> PartnerEligibility:
-    """:func:`eligible` among the ``covered`` students (from :func:`covered_students`).
-
-    ``counts`` may be all partners' or only this partner's rows of :func:`contact_counts`;
-    the covered students are looked up by binary search, so the cost follows the partner's
-    students, not the district's.
-    """
-    if agreement.partner is None:
-        raise ValueError("an agreement without a partner cannot be released")
-    rule = agreement.eligibility
-    column = COUNT_COLUMNS[rule.count]
-    mine = counts.filter(pl.col("partner_id") == agreement.partner.id)
-    mine = mine.filter(among(covered, mine.get_column("student_id")))
-    with_contacts = mine.select("student_id").sort("student_id")
-    served = mine.filter(pl.col(column) >= rule.min_contacts).select("student_id").sort("student_id")
-    return PartnerEligibility(with_contacts=with_contacts, eligible=served)
+    served = served_students(counts, rules([agreement]), covered_students(enrolled, schools))
+    return PartnerEligibility(
+        with_contacts=served.select("student_id"),
+        eligible=served.filter("eligible").select("student_id"),
+    )

@@ -22,8 +22,9 @@ its ``n`` also counts distinct students. The frame returned here is exact and un
 
 Two hundred agreements must not read a million students two hundred times: the units of a
 set of covered schools and every student's totals are computed once
-(:func:`covered_units`); an agreement picks out its served students by binary search and
-takes the comparison group as the totals less the served sums. Sums are taken in fixed
+(:func:`covered_units`); the served students of every agreement are joined to their
+units at once (:func:`all_cells`), and each comparison group is taken as the totals less
+the served sums. Sums are taken in fixed
 point (:data:`SCALE`), so the subtraction is exact and each total is the exact sum of the
 per-student values, rounded once, whatever the order of the rows.
 """
@@ -37,6 +38,7 @@ import polars as pl
 
 from datashare.agreement.model import METRICS
 from datashare.release.derive import student_columns
+from datashare.release.types import AGREEMENT_INDEX
 
 ALL_SCHOOLS = "ALL"
 """``school_id`` of the row over every covered school."""
@@ -90,29 +92,6 @@ def pool_all(student_school: pl.DataFrame) -> pl.DataFrame:
     return pooled.cast(dict(student_school.schema))
 
 
-def students_rows(frame: pl.DataFrame, student_ids: pl.Series) -> pl.DataFrame:
-    """The rows of ``frame`` (sorted by ``student_id``) of the students given, in that order.
-
-    A binary search per student, so picking a partner's few thousand students out of a
-    district of a million costs in proportion to the few thousand, not to the million.
-    """
-    ids = student_ids.unique().sort()
-    column = frame.get_column("student_id")
-    bounds = pl.DataFrame(
-        {"lo": column.search_sorted(ids, side="left"), "hi": column.search_sorted(ids, side="right")}
-    )
-    index = bounds.select(pl.int_ranges("lo", "hi").explode()).to_series().drop_nulls()
-    return frame[index]
-
-
-def among(sorted_ids: pl.Series, student_ids: pl.Series) -> pl.Series:
-    """Whether each of ``student_ids`` is in ``sorted_ids`` (sorted, distinct), by binary search."""
-    if sorted_ids.len() == 0:
-        return pl.Series(student_ids.name, [False] * student_ids.len(), dtype=pl.Boolean)
-    where = sorted_ids.search_sorted(student_ids, side="left").clip(upper_bound=sorted_ids.len() - 1)
-    return (sorted_ids.gather(where) == student_ids).fill_null(False)
-
-
 SCALE = 2.0**70
 """Per-student values are summed as integers in units of ``2**-70``.
 
@@ -128,11 +107,11 @@ def _fixed(value: pl.Expr) -> pl.Expr:
     return (value * SCALE).cast(pl.Int128)
 
 
-def _sums(units: pl.LazyFrame, metrics: Sequence[str]) -> pl.LazyFrame:
-    """Per (school_id, metric): ``n``, exact ``total`` (fixed point) and ``released_n``."""
+def _sums(units: pl.LazyFrame, metrics: Sequence[str], by: Sequence[str] = ("school_id",)) -> pl.LazyFrame:
+    """Per ``by`` and metric: ``n``, exact ``total`` (fixed point) and ``released_n``."""
     parts = [
         units.filter(METRIC_DEFINITIONS[metric][0])
-        .group_by("school_id")
+        .group_by(*by)
         .agg(
             metric=pl.lit(metric),
             n=pl.len().cast(pl.Int64),
@@ -141,7 +120,7 @@ def _sums(units: pl.LazyFrame, metrics: Sequence[str]) -> pl.LazyFrame:
         )
         for metric in metrics
     ]
-    return pl.concat(parts).select("school_id", "metric", "n", "total", "released_n")
+    return pl.concat(parts).select(*by, "metric", "n", "total", "released_n")
 
 
 @dataclass(frozen=True)
@@ -179,24 +158,46 @@ def comparison_cells(
     """Exact served and comparison cells (:data:`CELLS_SCHEMA`) for each school and ``ALL``.
 
     Every covered school gets a row even when nobody is enrolled; ``served`` and
-    ``released`` hold ``student_id`` columns. Only the served students' units are read:
-    the comparison group is every student less the served ones.
+    ``released`` hold ``student_id`` columns. One agreement's :func:`all_cells`.
     """
-    mine = students_rows(covered.units, served.get_column("student_id")).lazy().with_columns(
-        released=pl.col("student_id").is_in(released.get_column("student_id").implode())
+    ids = released.get_column("student_id").implode()
+    batch = served.select("student_id").unique().with_columns(
+        pl.lit(0, dtype=pl.UInt32).alias(AGREEMENT_INDEX), released=pl.col("student_id").is_in(ids)
     )
-    served_sums = _sums(mine, metrics).select(
-        "school_id", "metric", served_n="n", served_fixed="total", served_released_n="released_n"
+    wanted = pl.DataFrame({AGREEMENT_INDEX: [0] * len(metrics), "metric": list(metrics)}, schema=METRICS_SCHEMA)
+    return all_cells(covered, batch, wanted).drop(AGREEMENT_INDEX)
+
+
+METRICS_SCHEMA = {AGREEMENT_INDEX: pl.UInt32, "metric": pl.String}
+"""Columns of the ``metrics`` argument of :func:`all_cells`."""
+
+
+def all_cells(covered: CoveredUnits, served: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
+    """The cells of many agreements covering the same schools, in one query.
+
+    ``served``: one row per (``agreement_index``, eligible ``student_id``) with a Boolean
+    ``released``; ``metrics``: (``agreement_index``, ``metric``), the metrics each
+    agreement publishes, in order. Returns ``agreement_index`` and :data:`CELLS_SCHEMA`,
+    sorted by agreement, then school (``ALL`` last), then metric. Only the served students'
+    units are read (one join for every agreement): each comparison group is every
+    student less that agreement's served ones.
+    """
+    keys = [AGREEMENT_INDEX, "school_id", "metric"]
+    mine = served.lazy().join(covered.units.lazy(), on="student_id", how="inner")
+    served_sums = _sums(mine, METRICS, by=[AGREEMENT_INDEX, "school_id"]).select(
+        *keys, served_n="n", served_fixed="total", served_released_n="released_n"
     )
     names = pl.concat(
         [covered.schools, pl.DataFrame({"school_id": [ALL_SCHOOLS], "school_name": [ALL_SCHOOLS_NAME]})]
     )
-    order = pl.DataFrame({"metric": list(metrics), "metric_order": list(range(len(metrics)))})
-    grid = names.with_row_index("school_order").lazy().join(order.lazy(), how="cross")
+    order = metrics.lazy().with_columns(
+        metric_order=pl.int_range(pl.len(), dtype=pl.UInt32).over(AGREEMENT_INDEX)
+    )
+    grid = order.join(names.with_row_index("school_order").lazy(), how="cross")
     zero = pl.lit(0, dtype=pl.Int128)
     return (
         grid.join(covered.totals.lazy(), on=["school_id", "metric"], how="left")
-        .join(served_sums, on=["school_id", "metric"], how="left")
+        .join(served_sums, on=keys, how="left")
         .with_columns(
             pl.col("n", "served_n", "served_released_n").fill_null(0),
             pl.col("total", "served_fixed").fill_null(zero),
@@ -206,7 +207,7 @@ def comparison_cells(
             served_total=pl.col("served_fixed").cast(pl.Float64) / SCALE,
             comparison_total=(pl.col("total") - pl.col("served_fixed")).cast(pl.Float64) / SCALE,
         )
-        .sort("school_order", "metric_order")
-        .select([pl.col(name).cast(dtype) for name, dtype in CELLS_SCHEMA.items()])
+        .sort(AGREEMENT_INDEX, "school_order", "metric_order")
+        .select(AGREEMENT_INDEX, *(pl.col(name).cast(dtype) for name, dtype in CELLS_SCHEMA.items()))
         .collect()
     )

@@ -14,6 +14,9 @@ from datashare.agreement.model import Agreement
 GATES: tuple[str, ...] = ("enrolled", "with_contacts", "eligible", "consented", "released")
 """The student counts reported at each gate of a release, in order."""
 
+AGREEMENT_INDEX = "agreement_index"
+"""Column naming the agreement (its position in the run) when many are computed at once."""
+
 
 @dataclass(frozen=True)
 class PartnerRelease:
