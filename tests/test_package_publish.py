@@ -227,3 +227,18 @@ def test_two_templates_in_one_run_share_only_identical_suites(tmp_path: Path, in
     with pytest.raises(OutputCheckFailed, match=r"^agreement hope-2025-2026: .*to_be_between on column served_n failed for 1"):
         check_releases(mixed, RAW_IDS, tmp_path / "strict")
     assert json.loads((tmp_path / "strict" / "el-centro-2025-2026" / "validation.json").read_text())["success"] is True
+
+
+def test_packages_staged_two_at_a_time_from_a_relative_out_folder(
+    tmp_path: Path, inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bagit changes the working directory while it makes a bag; packages staged in
+    parallel must still land whole, in place, and nothing may be written elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    releases = [release(f"p{i}-2025-2026", f"p{i}") for i in range(6)]
+    result = _run(Path("out"), inputs, releases)
+    assert [p.path for p in result.packages] == [Path("out/partners") / f"p{i}" / f"p{i}-2025-2026" for i in range(6)]
+    for package in result.packages:
+        assert verify(tmp_path / package.path).valid
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["extract", "out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["district", "partners"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,11 @@ RELEASE_JSON = "release.json"
 TAGMANIFEST = "tagmanifest-sha256.txt"
 MANIFEST = "manifest-sha256.txt"
 SIGNATURE = TAGMANIFEST + ".sig"
+_BAGIT = threading.Lock()
+"""Held while bagit makes a bag: ``make_bag`` changes the process's working directory until
+it returns, so two bags are never made at once, and packages written from several threads
+must be given absolute paths."""
+
 TAG_FILES: tuple[str, ...] = ("bag-info.txt", "bagit.txt", MANIFEST, RELEASE_JSON)
 """The tag files every package has, each listed in the tag manifest."""
 
@@ -71,6 +77,8 @@ def write_package(
     release: PartnerRelease, dest: Path, *, input_files: Mapping[str, Path] = {}
 ) -> PackageInfo:
     """Write ``release`` as a bag at ``dest`` (a new or empty folder) and return what was written.
+
+    Packages may be written from several threads at once when each ``dest`` is absolute.
 
     ``input_files`` (table name -> extract file) is kept on the result for the audit log; it
     is never written into the package, which must not tell a partner about district files.
@@ -116,7 +124,8 @@ def write_package(
         "Bag-Software-Agent": f"datashare {datashare.__version__} (bagit.py {bagit.VERSION})",
     }
     try:
-        bagit.make_bag(str(dest), bag_info=bag_info, checksums=["sha256"])
+        with _BAGIT:
+            bagit.make_bag(str(dest), bag_info=bag_info, checksums=["sha256"])
     except (bagit.BagError, OSError, RuntimeError) as exc:
         raise PackageError(f"{dest}: cannot make the BagIt bag: {exc}") from exc
 

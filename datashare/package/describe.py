@@ -140,6 +140,7 @@ def datapackage(
 ) -> str:
     """The Frictionless Data Package descriptor (JSON text, sorted keys) for ``files``."""
     resources = []
+    schemas = {table: table_schema(table, tables[table]) for table in dict.fromkeys(e.table for e in files)}
     for entry in files:
         fmt = entry.format
         resources.append(
@@ -152,7 +153,7 @@ def datapackage(
                 "encoding": "utf-8" if fmt == "csv" else None,
                 "hash": "sha256:" + entry.sha256,
                 "bytes": entry.bytes,
-                "schema": table_schema(entry.table, tables[entry.table]),
+                "schema": schemas[entry.table],
             }
         )
     for resource in resources:

@@ -4,7 +4,7 @@ The outgoing tables of every release are first checked together (great-expectati
 validation per template and table, see :func:`~datashare.package.check.check_releases`); a
 blocked check stops the run before anything is staged. Every package is then written,
 signed and encrypted under ``OUT/.staging-<random>/``, on the same file system as its
-destination. Only when every package is complete are they moved into
+destination, two at a time. Only when every package is complete are they moved into
 ``OUT/partners/<partner_id>/<agreement_id>/`` by ``rename``, together with the new
 ``district/run_report.json``; the audit entries are appended last. Each rename is
 journaled: an exception or an interrupt at any point undoes the renames done so far (a
@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,15 +114,19 @@ def publish(
     say(f"checking the outgoing tables of {len(releases)} release(s)")
     check_releases(releases, raw_student_ids, out / "district" / "checks")
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    # Absolute: bagit changes the working directory while it makes a bag (one at a time,
+    # see datashare.package.bag), so the threads that stage packages use no relative path.
+    staging = Path(os.path.abspath(tempfile.mkdtemp(prefix=".staging-", dir=out)))
     try:
-        plans = []
-        # One package at a time: bagit changes the process's working directory while it
-        # makes a bag, so bags must never be made from two threads at once.
-        for index, release in enumerate(releases):
-            say(f"packaging {release.partner_id}/{release.agreement_id}")
-            plans.append(
-                _stage(release, staging / str(index), out, input_files, private_key)
+        say(f"packaging {len(releases)} release(s)")
+        # Two workers: writing Parquet and hashing release the GIL, so two packages are
+        # staged at a time; results come back in the order of the releases.
+        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+            plans = list(
+                pool.map(
+                    lambda item: _stage(item[1], staging / str(item[0]), out, input_files, private_key),
+                    enumerate(releases),
+                )
             )
         for plan in plans:
             plan.status = _status(plan, replace)
