@@ -8,8 +8,9 @@ with the consents, one of every served student with their summaries (the compari
 cells), one disclosure control over all the cells, and one join per individual table.
 Each agreement's rows carry its ``agreement_index``. Two hundred agreements thus cost a
 few queries over rows in proportion to the students they serve, not two hundred rounds
-of small queries; what is left per agreement (its student keys, the projection of its
-individual tables) runs on two threads.
+of small queries. The student keys (an HMAC per released student, in Python) are computed
+in a thread of their own while those queries run, and what is left per agreement (the
+projection of its individual tables) runs on two threads.
 
 Every agreement is checked before anything is computed, and any failure refuses the whole
 run (fail closed): lint errors, a template, an agreement not in force on ``as_of``, a
@@ -203,7 +204,7 @@ class _Shared:
     gates: dict[int, dict[str, int]]
     aggregates: dict[int, pl.DataFrame]
     suppression: dict[int, dict[str, int]]
-    released: dict[int, pl.DataFrame]
+    keys: dict[int, pl.DataFrame]
     sources: dict[int, dict[str, pl.DataFrame]]
 
 
@@ -224,9 +225,26 @@ def _split(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
     return parts
 
 
-def _shared(prepared: Prepared, schools: frozenset[str] | None, group: dict[int, Agreement], as_of: dt.date) -> _Shared:
-    """Eligibility, consent, cells, disclosure and individual rows of ``group`` (index ->
-    agreement, all covering ``schools``), each step one query for the whole group."""
+def _keys(released: pl.DataFrame, agreements: Sequence[Agreement], secret: bytes) -> dict[int, pl.DataFrame]:
+    """``student_id -> student_key`` of each agreement's released students (by position)."""
+    parts = _split(released)
+    empty = released.clear().drop(AGREEMENT_INDEX)
+    return {
+        position: student_keys(parts.get(position, empty), partner_key(secret, agreement.partner.id))
+        for position, agreement in enumerate(agreements)
+        if agreement.partner is not None and check_fields(agreement)
+    }
+
+
+def _shared(
+    prepared: Prepared,
+    schools: frozenset[str] | None,
+    group: dict[int, Agreement],
+    secret: bytes,
+    as_of: dt.date,
+) -> _Shared:
+    """Eligibility, consent, keys, cells, disclosure and individual rows of ``group`` (index
+    -> agreement, all covering ``schools``), each step one query for the whole group."""
     covered = prepared.covered(schools)
     order = list(group)  # position in the group -> index in the run
     agreements = [group[index] for index in order]
@@ -260,6 +278,12 @@ def _shared(prepared: Prepared, schools: frozenset[str] | None, group: dict[int,
         gates.setdefault(
             index, {"enrolled": covered.students.len(), "with_contacts": 0, "eligible": 0, "consented": 0, "released": 0}
         )
+
+    # The keys are an HMAC per released student in Python: computed in a thread of their
+    # own while the polars queries below (which release the GIL) run.
+    keys_pool = ThreadPoolExecutor(max_workers=1)
+    keys = keys_pool.submit(_keys, released, agreements, secret)
+    keys_pool.shutdown(wait=False)
 
     aggregates: dict[int, pl.DataFrame] = {}
     suppression: dict[int, dict[str, int]] = {}
@@ -317,12 +341,11 @@ def _shared(prepared: Prepared, schools: frozenset[str] | None, group: dict[int,
             parts = _split(frame)
             for position, index in enumerate(order):
                 sources[index][name] = parts.get(position, frame.clear().drop(AGREEMENT_INDEX))
-    released_parts, empty = _split(released), released.clear().drop(AGREEMENT_INDEX)
     return _Shared(
         gates=gates,
         aggregates=aggregates,
         suppression=suppression,
-        released={index: released_parts.get(p, empty) for p, index in enumerate(order)},
+        keys={order[position]: frame for position, frame in keys.result().items()},
         sources=sources,
     )
 
@@ -341,7 +364,7 @@ def release_all(
         groups.setdefault(covered_schools(loaded.agreement), {})[index] = loaded.agreement
     shared: dict[int, _Shared] = {}
     for schools, group in groups.items():
-        result = _shared(prepared, schools, group, as_of)
+        result = _shared(prepared, schools, group, secret, as_of)
         shared.update(dict.fromkeys(group, result))
 
     def finish(index: int) -> PartnerRelease:
@@ -352,8 +375,7 @@ def release_all(
         if agreement.aggregate is not None:
             tables[AGGREGATE_TABLE] = part.aggregates[index]
         if check_fields(agreement):
-            keys = student_keys(part.released[index], partner_key(secret, agreement.partner.id))
-            tables.update(individual_tables(agreement, keys, part.sources[index]))
+            tables.update(individual_tables(agreement, part.keys[index], part.sources[index]))
         return PartnerRelease(
             agreement=agreement,
             agreement_sha256=loaded.sha256,
