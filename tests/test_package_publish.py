@@ -176,6 +176,8 @@ def test_blocked_check_publishes_nothing(tmp_path: Path, inputs: dict[str, Path]
     assert not (tmp_path / "out" / "partners").exists()
     assert not (tmp_path / "out" / "district" / "audit.jsonl").exists()
     assert (tmp_path / "out" / "district" / "checks" / rel.agreement_id / "index.html").exists()
+    # packages are staged while the check runs: a blocked check leaves no staged file behind
+    assert not list((tmp_path / "out").glob(".staging-*"))
 
 
 def test_one_leak_among_three_releases_of_a_template_is_named(tmp_path: Path, inputs: dict[str, Path]) -> None:

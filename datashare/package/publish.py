@@ -1,10 +1,11 @@
 """Publish a run's packages all or nothing, and record them in the audit log.
 
-The outgoing tables of every release are first checked together (great-expectations, one
-validation per template and table, see :func:`~datashare.package.check.check_releases`); a
-blocked check stops the run before anything is staged. Every package is then written,
-signed and encrypted under ``OUT/.staging-<random>/``, on the same file system as its
-destination, two at a time. Only when every package is complete are they moved into
+The outgoing tables of every release are checked together (great-expectations, one
+validation per template and table, see :func:`~datashare.package.check.check_releases`)
+while every package is written, signed and encrypted, two at a time, under
+``OUT/.staging-<random>/`` (a private folder on the same file system as the destination).
+A blocked check stops the run and removes the staging folder: nothing staged is ever
+moved. Only when the check passes and every package is complete are they moved into
 ``OUT/partners/<partner_id>/<agreement_id>/`` by ``rename``, together with the new
 ``district/run_report.json``; the audit entries are appended last. Each rename is
 journaled: an exception or an interrupt at any point undoes the renames done so far (a
@@ -111,23 +112,28 @@ def publish(
     private_key = load_private_key(signing_key) if signing_key is not None else None
     inputs = {name: sha256_file(Path(path)) for name, path in sorted(input_files.items())}
 
-    say(f"checking the outgoing tables of {len(releases)} release(s)")
-    check_releases(releases, raw_student_ids, out / "district" / "checks")
     out.mkdir(parents=True, exist_ok=True)
-    # Absolute: bagit changes the working directory while it makes a bag (one at a time,
-    # see datashare.package.bag), so the threads that stage packages use no relative path.
-    staging = Path(os.path.abspath(tempfile.mkdtemp(prefix=".staging-", dir=out)))
+    # Absolute paths only from here: bagit changes the working directory while it makes a
+    # bag (one at a time, see datashare.package.bag), and bags are made in other threads.
+    root = Path(os.path.abspath(out))
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        say(f"packaging {len(releases)} release(s)")
-        # Two workers: writing Parquet and hashing release the GIL, so two packages are
-        # staged at a time; results come back in the order of the releases.
+        say(f"checking the outgoing tables of {len(releases)} release(s) and staging their packages")
+        # The packages are staged (two at a time: writing Parquet and hashing release the
+        # GIL) while the output check runs; nothing staged leaves the staging folder unless
+        # every table passes, and a blocked check removes it all.
         with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            plans = list(
-                pool.map(
-                    lambda item: _stage(item[1], staging / str(item[0]), out, input_files, private_key),
-                    enumerate(releases),
-                )
-            )
+            staged = [
+                pool.submit(_stage, release, staging / str(index), out, input_files, private_key)
+                for index, release in enumerate(releases)
+            ]
+            try:
+                check_releases(releases, raw_student_ids, root / "district" / "checks")
+            except BaseException:
+                for future in staged:
+                    future.cancel()
+                raise
+            plans = [future.result() for future in staged]
         for plan in plans:
             plan.status = _status(plan, replace)
         report = staging / "run_report.json"
