@@ -124,13 +124,11 @@ def stage_times(stdout: str) -> dict[str, float]:
 
 
 def _stage_name(name: str) -> str:
-    """One name per stage whatever the run: per-package lines are summed into one."""
-    if name.startswith("packaging "):
-        return "writing and signing the packages"
+    """One name per stage whatever the run: names that carry a count are shortened."""
     if name.startswith("computing "):
         return "computing the releases"
-    if name.startswith("checking the outgoing tables"):
-        return "checking the outgoing tables"
+    if name.startswith("checking and staging"):
+        return "checking the outgoing tables and staging the packages"
     return name
 
 

@@ -118,7 +118,7 @@ def publish(
     root = Path(os.path.abspath(out))
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        say(f"checking the outgoing tables of {len(releases)} release(s) and staging their packages")
+        say(f"checking and staging {len(releases)} package(s)")
         # The packages are staged (two at a time: writing Parquet and hashing release the
         # GIL) while the output check runs; nothing staged leaves the staging folder unless
         # every table passes, and a blocked check removes it all.

@@ -249,10 +249,14 @@ def _shared(
     order = list(group)  # position in the group -> index in the run
     agreements = [group[index] for index in order]
 
-    served = served_students(prepared.contacts, rules(agreements), covered.students)
+    rule_rows = rules(agreements)
+    served = served_students(prepared.contacts, rule_rows, covered.students)
     eligible = served.filter("eligible").select(AGREEMENT_INDEX, "student_id")
+    asked = eligible.join(rule_rows.select(AGREEMENT_INDEX, "partner_id"), on=AGREEMENT_INDEX).select(
+        "partner_id", "student_id"
+    )
     agreed = consented_all(
-        prepared.consents.join(eligible.select("student_id").unique(), on="student_id", how="semi"),
+        prepared.consents.join(asked, on=["partner_id", "student_id"], how="semi"),
         prepared.students,
         agreements,
         as_of,

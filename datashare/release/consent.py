@@ -47,7 +47,7 @@ def consented(
     One agreement's :func:`consented_all`.
     """
     found = consented_all(consents, students, [agreement], as_of)
-    return found.select("student_id")
+    return found.select("student_id").sort("student_id")
 
 
 def consented_all(
@@ -59,7 +59,7 @@ def consented_all(
     """Every agreement's consented students on ``as_of``, in one join.
 
     Returns distinct (``agreement_index``, ``student_id``), ``agreement_index`` being the
-    position in ``agreements``, sorted by both. Agreements without an ``individual``
+    position in ``agreements``, sorted by agreement. Agreements without an ``individual``
     section get nobody.
     """
     wanted = [
@@ -90,6 +90,6 @@ def consented_all(
         )
         .select(AGREEMENT_INDEX, "student_id")
         .unique()
-        .sort(AGREEMENT_INDEX, "student_id")
+        .sort(AGREEMENT_INDEX)
         .collect()
     )

@@ -83,7 +83,7 @@ def served_students(counts: pl.DataFrame, rules: pl.DataFrame, covered: pl.Serie
 
     ``rules`` from :func:`rules` (agreements covering the same schools); ``covered`` the
     distinct ``student_id`` enrolled at those schools. Returns ``agreement_index``,
-    ``student_id`` and ``eligible`` (the rule is met), sorted by both.
+    ``student_id`` and ``eligible`` (the rule is met), sorted by agreement.
     """
     count = pl.when(pl.col("count_column") == COUNT_COLUMNS["records"])
     return (
@@ -95,7 +95,7 @@ def served_students(counts: pl.DataFrame, rules: pl.DataFrame, covered: pl.Serie
             "student_id",
             eligible=count.then("contact_records").otherwise("contact_days") >= pl.col("min_contacts"),
         )
-        .sort(AGREEMENT_INDEX, "student_id")
+        .sort(AGREEMENT_INDEX)
         .collect()
     )
 
@@ -112,7 +112,7 @@ def eligible(
     student_id) pairs enrolled in the school year; ``schools`` the covered school ids
     (``None``: every school). One agreement's :func:`served_students`.
     """
-    served = served_students(counts, rules([agreement]), covered_students(enrolled, schools))
+    served = served_students(counts, rules([agreement]), covered_students(enrolled, schools)).sort("student_id")
     return PartnerEligibility(
         with_contacts=served.select("student_id"),
         eligible=served.filter("eligible").select("student_id"),

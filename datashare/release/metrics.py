@@ -107,30 +107,32 @@ def _fixed(value: pl.Expr) -> pl.Expr:
     return (value * SCALE).cast(pl.Int128)
 
 
-def _sums(units: pl.LazyFrame, metrics: Sequence[str], by: Sequence[str] = ("school_id",)) -> pl.LazyFrame:
-    """Per ``by`` and metric: ``n``, exact ``total`` (fixed point) and ``released_n``."""
+def _sums(units: pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
+    """Per ``by`` and metric (``metric_code``, the position in ``METRICS``): ``n``, exact
+    ``total`` (fixed point) and ``released_n``."""
     parts = [
         units.filter(METRIC_DEFINITIONS[metric][0])
         .group_by(*by)
         .agg(
-            metric=pl.lit(metric),
+            metric_code=pl.lit(code, dtype=pl.UInt8),
             n=pl.len().cast(pl.Int64),
             total=_fixed(METRIC_DEFINITIONS[metric][1]).sum().cast(pl.Int128),
             released_n=pl.col("released").sum().cast(pl.Int64),
         )
-        for metric in metrics
+        for code, metric in enumerate(METRICS)
     ]
-    return pl.concat(parts).select(*by, "metric", "n", "total", "released_n")
+    return pl.concat(parts).select(*by, "metric_code", "n", "total", "released_n")
 
 
 @dataclass(frozen=True)
 class CoveredUnits:
     """What every agreement covering the same schools shares, computed once per run.
 
-    ``schools``: the covered schools (``school_id``, ``school_name``, sorted); ``units``:
-    their student-school summaries plus one pooled ``ALL`` row per student, sorted by
-    ``student_id``; ``totals``: per school (and ``ALL``) and metric, every student's
-    ``n`` and exact fixed-point ``total``. An agreement then only sums its served students.
+    ``schools``: the covered schools (``school_id``, ``school_name``, sorted) and the
+    ``ALL`` row, each with its ``school_order``; ``units``: their student-school summaries
+    plus one pooled ``ALL`` row per student, with the ``school_order``; ``totals``: per
+    school (and ``ALL``) and metric, every student's ``n`` and exact fixed-point
+    ``total``. An agreement then only sums its served students.
     """
 
     schools: pl.DataFrame
@@ -140,13 +142,16 @@ class CoveredUnits:
 
 def covered_units(student_school: pl.DataFrame, schools: pl.DataFrame) -> CoveredUnits:
     """:class:`CoveredUnits` of ``student_school`` (the covered schools' summaries only)."""
-    units = pl.concat([student_school, pool_all(student_school)]).sort("student_id", "school_id")
-    totals = _sums(units.lazy().with_columns(released=pl.lit(False)), METRICS).drop("released_n")
-    return CoveredUnits(
-        schools=schools.select("school_id", "school_name").sort("school_id"),
-        units=units,
-        totals=totals.collect(),
-    )
+    names = pl.concat(
+        [
+            schools.select("school_id", "school_name").sort("school_id"),
+            pl.DataFrame({"school_id": [ALL_SCHOOLS], "school_name": [ALL_SCHOOLS_NAME]}),
+        ]
+    ).with_row_index("school_order")
+    order = pl.col("school_id").replace_strict(names.get_column("school_id"), names.get_column("school_order"))
+    units = pl.concat([student_school, pool_all(student_school)]).with_columns(school_order=order)
+    totals = _sums(units.lazy().with_columns(released=pl.lit(False)), ["school_order"]).drop("released_n")
+    return CoveredUnits(schools=names, units=units, totals=totals.collect())
 
 
 def comparison_cells(
@@ -182,21 +187,19 @@ def all_cells(covered: CoveredUnits, served: pl.DataFrame, metrics: pl.DataFrame
     units are read (one join for every agreement): each comparison group is every
     student less that agreement's served ones.
     """
-    keys = [AGREEMENT_INDEX, "school_id", "metric"]
+    keys = [AGREEMENT_INDEX, "school_order", "metric_code"]
     mine = served.lazy().join(covered.units.lazy(), on="student_id", how="inner")
-    served_sums = _sums(mine, METRICS, by=[AGREEMENT_INDEX, "school_id"]).select(
+    served_sums = _sums(mine, [AGREEMENT_INDEX, "school_order"]).select(
         *keys, served_n="n", served_fixed="total", served_released_n="released_n"
     )
-    names = pl.concat(
-        [covered.schools, pl.DataFrame({"school_id": [ALL_SCHOOLS], "school_name": [ALL_SCHOOLS_NAME]})]
-    )
     order = metrics.lazy().with_columns(
-        metric_order=pl.int_range(pl.len(), dtype=pl.UInt32).over(AGREEMENT_INDEX)
+        metric_order=pl.int_range(pl.len(), dtype=pl.UInt32).over(AGREEMENT_INDEX),
+        metric_code=pl.col("metric").replace_strict(list(METRICS), list(range(len(METRICS))), return_dtype=pl.UInt8),
     )
-    grid = order.join(names.with_row_index("school_order").lazy(), how="cross")
+    grid = order.join(covered.schools.lazy(), how="cross")
     zero = pl.lit(0, dtype=pl.Int128)
     return (
-        grid.join(covered.totals.lazy(), on=["school_id", "metric"], how="left")
+        grid.join(covered.totals.lazy(), on=["school_order", "metric_code"], how="left")
         .join(served_sums, on=keys, how="left")
         .with_columns(
             pl.col("n", "served_n", "served_released_n").fill_null(0),
