@@ -5,12 +5,12 @@ The extract is summarised once (:func:`prepare`: one pass over attendance, one
 agreement covering the same set of schools is computed *together*: one join of every
 agreement's rule with the contact counts (eligibility), one of every agreement's terms
 with the consents, one of every served student with their summaries (the comparison
-cells), one disclosure control over all the cells, and one join per individual table.
-Each agreement's rows carry its ``agreement_index``. Two hundred agreements thus cost a
-few queries over rows in proportion to the students they serve, not two hundred rounds
-of small queries. The student keys (an HMAC per released student, in Python) are computed
-in a thread of their own while those queries run, and what is left per agreement (the
-projection of its individual tables) runs on two threads.
+cells), one disclosure control over all the cells, and for each individual table one join
+and one sort per list of fields (see :mod:`individual`). Each agreement's rows carry its
+``agreement_index`` and are handed out as slices. Two hundred agreements thus cost a few
+queries over rows in proportion to the students they serve, not two hundred rounds of
+small queries. The student keys (an HMAC per released student, in Python) are computed
+in a thread of their own while the cells and disclosure queries run.
 
 Every agreement is checked before anything is computed, and any failure refuses the whole
 run (fail closed): lint errors, a template, an agreement not in force on ``as_of``, a
@@ -21,7 +21,6 @@ outside the catalog.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from datashare.release.eligibility import (
     rules,
     served_students,
 )
-from datashare.release.individual import check_fields, individual_tables
+from datashare.release.individual import check_fields, individual_tables, sources_needed
 from datashare.release.keys import partner_key, student_keys
 from datashare.release.metrics import (
     ALL_SCHOOLS,
@@ -51,7 +50,7 @@ from datashare.release.metrics import (
     all_cells,
     covered_units,
 )
-from datashare.release.types import AGREEMENT_INDEX, PartnerRelease
+from datashare.release.types import AGREEMENT_INDEX, PartnerRelease, split_by_agreement
 from datashare.schoolyear import SchoolYear
 
 AGGREGATE_TABLE = "aggregate_comparison"
@@ -204,36 +203,22 @@ class _Shared:
     gates: dict[int, dict[str, int]]
     aggregates: dict[int, pl.DataFrame]
     suppression: dict[int, dict[str, int]]
-    keys: dict[int, pl.DataFrame]
-    sources: dict[int, dict[str, pl.DataFrame]]
+    individual: dict[int, dict[str, pl.DataFrame]]
 
 
-def _split(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
-    """Each agreement's rows of ``frame``, without ``agreement_index``, as zero-copy slices.
-
-    ``frame`` is sorted by ``agreement_index`` (it is sorted here if not).
-    """
-    if not frame.get_column(AGREEMENT_INDEX).is_sorted():
-        frame = frame.sort(AGREEMENT_INDEX, maintain_order=True)
-    runs = frame.select(pl.col(AGREEMENT_INDEX).rle()).unnest(AGREEMENT_INDEX)
-    body = frame.drop(AGREEMENT_INDEX)
-    parts: dict[int, pl.DataFrame] = {}
-    offset = 0
-    for length, value in runs.iter_rows():
-        parts[value] = body.slice(offset, length)
-        offset += length
-    return parts
-
-
-def _keys(released: pl.DataFrame, agreements: Sequence[Agreement], secret: bytes) -> dict[int, pl.DataFrame]:
-    """``student_id -> student_key`` of each agreement's released students (by position)."""
-    parts = _split(released)
-    empty = released.clear().drop(AGREEMENT_INDEX)
-    return {
-        position: student_keys(parts.get(position, empty), partner_key(secret, agreement.partner.id))
+def _keys(released: pl.DataFrame, agreements: Sequence[Agreement], secret: bytes) -> pl.DataFrame:
+    """``agreement_index``, ``student_id`` and ``student_key`` of every released student,
+    each under the key of the agreement's partner."""
+    parts = split_by_agreement(released)
+    keyed = [
+        student_keys(parts[position], partner_key(secret, agreement.partner.id)).with_columns(
+            pl.lit(position, dtype=pl.UInt32).alias(AGREEMENT_INDEX)
+        )
         for position, agreement in enumerate(agreements)
-        if agreement.partner is not None and check_fields(agreement)
-    }
+        if agreement.partner is not None and position in parts
+    ]
+    schema = {"student_id": pl.String, "student_key": pl.String, AGREEMENT_INDEX: pl.UInt32}
+    return pl.concat(keyed) if keyed else pl.DataFrame(schema=schema)
 
 
 def _shared(
@@ -318,39 +303,29 @@ def _shared(
         table = disclose(cells)
         for position, counted in reason_counts(table).items():
             suppression[order[position]] = counted
-        for position, part in _split(table.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)).items():
+        for position, part in split_by_agreement(table.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)).items():
             aggregates[order[position]] = part
 
-    sources: dict[int, dict[str, pl.DataFrame]] = {index: {} for index in order}
-    needed = {table for agreement in agreements for table in check_fields(agreement)}
+    individual: dict[int, dict[str, pl.DataFrame]] = {}
+    needed = sources_needed(agreements)
     if needed:
-        at_covered = pl.col("school_id").is_in(covered.school_ids.implode())
+        in_covered = pl.col("school_id").is_in(covered.school_ids.implode())
         frames = {
             "enrollments": covered.enrolled,
             "students": prepared.students,
             "attendance": covered.units.units.filter(pl.col("school_id") != ALL_SCHOOLS).select(
                 prepared.summaries.student_school.columns
             ),
-            "discipline": prepared.discipline.filter(at_covered),
-            "grades": prepared.grades.filter(at_covered),
+            "discipline": prepared.discipline if schools is None else prepared.discipline.filter(in_covered),
+            "grades": prepared.grades if schools is None else prepared.grades.filter(in_covered),
         }
-        names = [name for name in frames if name in needed or (name == "enrollments" and "students" in needed)]
-        joined = pl.collect_all(
-            [
-                released.lazy().join(frames[name].lazy(), on="student_id", how="inner").sort(AGREEMENT_INDEX)
-                for name in names
-            ]
-        )
-        for name, frame in zip(names, joined, strict=True):
-            parts = _split(frame)
-            for position, index in enumerate(order):
-                sources[index][name] = parts.get(position, frame.clear().drop(AGREEMENT_INDEX))
+        tables = individual_tables(agreements, keys.result(), {name: frames[name] for name in needed})
+        individual = {order[position]: part for position, part in tables.items()}
     return _Shared(
         gates=gates,
         aggregates=aggregates,
         suppression=suppression,
-        keys={order[position]: frame for position, frame in keys.result().items()},
-        sources=sources,
+        individual=individual,
     )
 
 
@@ -371,32 +346,26 @@ def release_all(
         result = _shared(prepared, schools, group, secret, as_of)
         shared.update(dict.fromkeys(group, result))
 
-    def finish(index: int) -> PartnerRelease:
-        loaded, part = agreements[index], shared[index]
-        agreement = loaded.agreement
-        assert agreement.partner is not None
+    releases = []
+    for index, loaded in enumerate(agreements):
+        part, agreement = shared[index], loaded.agreement
         tables: dict[str, pl.DataFrame] = {}
         if agreement.aggregate is not None:
             tables[AGGREGATE_TABLE] = part.aggregates[index]
-        if check_fields(agreement):
-            tables.update(individual_tables(agreement, part.keys[index], part.sources[index]))
-        return PartnerRelease(
-            agreement=agreement,
-            agreement_sha256=loaded.sha256,
-            agreement_path=loaded.path,
-            as_of=as_of,
-            tables=tables,
-            gates=part.gates[index],
-            suppression=part.suppression.get(index, dict.fromkeys(REASONS, 0)),
-            school_year=prepared.school_year,
+        tables.update(part.individual.get(index, {}))
+        releases.append(
+            PartnerRelease(
+                agreement=agreement,
+                agreement_sha256=loaded.sha256,
+                agreement_path=loaded.path,
+                as_of=as_of,
+                tables=tables,
+                gates=part.gates[index],
+                suppression=part.suppression.get(index, dict.fromkeys(REASONS, 0)),
+                school_year=prepared.school_year,
+            )
         )
-
-    if len(agreements) < 4:
-        return [finish(index) for index in range(len(agreements))]
-    # What is left per agreement is its keys (HMAC) and a few small projections, which
-    # release the GIL in polars: two workers keep both cores busy. Order is kept.
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        return list(pool.map(finish, range(len(agreements))))
+    return releases
 
 
 def compute_releases(

@@ -47,3 +47,20 @@ class PartnerRelease:
     def agreement_id(self) -> str:
         assert self.agreement.id is not None
         return self.agreement.id
+
+
+def split_by_agreement(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
+    """Each agreement's rows of ``frame``, without ``agreement_index``, as zero-copy slices.
+
+    ``frame`` is sorted by ``agreement_index`` (it is sorted here if not).
+    """
+    if not frame.get_column(AGREEMENT_INDEX).is_sorted():
+        frame = frame.sort(AGREEMENT_INDEX, maintain_order=True)
+    runs = frame.select(pl.col(AGREEMENT_INDEX).rle()).unnest(AGREEMENT_INDEX)
+    body = frame.drop(AGREEMENT_INDEX)
+    parts: dict[int, pl.DataFrame] = {}
+    offset = 0
+    for length, value in runs.iter_rows():
+        parts[value] = body.slice(offset, length)
+        offset += length
+    return parts
