@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from release_fixtures import AS_OF, SECRET, District, agreement, release
 
+from datashare.agreement.model import Agreement
 from datashare.release.keys import partner_key, student_keys
 
 PARTNERS = ("p1", "p2")
@@ -170,6 +171,12 @@ def test_keys_differ_between_partners_and_are_stable(ids):
     assert p1.get_column("student_key").n_unique() == len(ids)
 
 
+def _without_aggregate(agreement_: Agreement) -> Agreement:
+    data = agreement_.model_dump(exclude_none=True)
+    del data["aggregate"]
+    return Agreement.model_validate(data)
+
+
 agreement_st = st.builds(
     lambda partner, schools, m, count, contacts, individual, adult, metrics: agreement(
         partner,
@@ -177,16 +184,18 @@ agreement_st = st.builds(
         min_cell_size=m,
         count=count,
         min_contacts=contacts,
-        individual=individual,
+        individual=individual is not False,
         adult=adult,
         metrics=metrics,
-    ),
+    )
+    if individual != "only"
+    else _without_aggregate(agreement(partner, schools=schools, count=count, min_contacts=contacts, adult=adult)),
     st.sampled_from(PARTNERS),
     st.sampled_from(["all", ["A", "B"], ["C"]]),
     st.sampled_from([3, 5]),
     st.sampled_from(["distinct_days", "records"]),
     st.sampled_from([3, 9]),
-    st.booleans(),
+    st.sampled_from([True, False, "only"]),  # "only": individual data without an aggregate
     st.sampled_from(["own", "any"]),
     st.sampled_from([None, ["mean_gpa", "attendance_rate"], ["suspension_rate"]]),
 )

@@ -50,7 +50,12 @@ from datashare.release.metrics import (
     all_cells,
     covered_units,
 )
-from datashare.release.types import AGREEMENT_INDEX, PartnerRelease, split_by_agreement
+from datashare.release.types import (
+    AGREEMENT_INDEX,
+    GATES,
+    PartnerRelease,
+    split_by_agreement,
+)
 from datashare.schoolyear import SchoolYear
 
 AGGREGATE_TABLE = "aggregate_comparison"
@@ -237,36 +242,16 @@ def _shared(
     rule_rows = rules(agreements)
     served = served_students(prepared.contacts, rule_rows, covered.students)
     eligible = served.filter("eligible").select(AGREEMENT_INDEX, "student_id")
-    asked = eligible.join(rule_rows.select(AGREEMENT_INDEX, "partner_id"), on=AGREEMENT_INDEX).select(
-        "partner_id", "student_id"
-    )
+    asked = eligible.join(rule_rows.select(AGREEMENT_INDEX, "partner_id"), on=AGREEMENT_INDEX)
     agreed = consented_all(
-        prepared.consents.join(asked, on=["partner_id", "student_id"], how="semi"),
+        prepared.consents.join(asked.select("partner_id", "student_id"), on=["partner_id", "student_id"], how="semi"),
         prepared.students,
         agreements,
         as_of,
     )
-    with_fields = pl.Series([p for p, a in enumerate(agreements) if check_fields(a)], dtype=pl.UInt32)
     consent = eligible.join(agreed, on=[AGREEMENT_INDEX, "student_id"], how="semi")
-    released = consent.filter(pl.col(AGREEMENT_INDEX).is_in(with_fields.implode()))
-    counts = (
-        served.group_by(AGREEMENT_INDEX)
-        .agg(with_contacts=pl.len(), eligible=pl.col("eligible").sum())
-        .join(consent.group_by(AGREEMENT_INDEX).agg(consented=pl.len()), on=AGREEMENT_INDEX, how="left")
-        .join(released.group_by(AGREEMENT_INDEX).agg(released=pl.len()), on=AGREEMENT_INDEX, how="left")
-        .fill_null(0)
-    )
-    gates = {
-        order[row[AGREEMENT_INDEX]]: {
-            "enrolled": covered.students.len(),
-            **{gate: int(row[gate]) for gate in ("with_contacts", "eligible", "consented", "released")},
-        }
-        for row in counts.iter_rows(named=True)
-    }
-    for index in order:
-        gates.setdefault(
-            index, {"enrolled": covered.students.len(), "with_contacts": 0, "eligible": 0, "consented": 0, "released": 0}
-        )
+    with_fields = [position for position, agreement in enumerate(agreements) if check_fields(agreement)]
+    released = consent.filter(pl.col(AGREEMENT_INDEX).is_in(with_fields))
 
     # The keys are an HMAC per released student in Python: computed in a thread of their
     # own while the polars queries below (which release the GIL) run.
@@ -274,8 +259,44 @@ def _shared(
     keys = keys_pool.submit(_keys, released, agreements, secret)
     keys_pool.shutdown(wait=False)
 
-    aggregates: dict[int, pl.DataFrame] = {}
-    suppression: dict[int, dict[str, int]] = {}
+    table = _aggregate(covered, agreements, eligible, released)
+    individual: dict[int, dict[str, pl.DataFrame]] = {}
+    needed = sources_needed(agreements)
+    if needed:
+        frames = _individual_sources(prepared, covered, restricted=schools is not None)
+        individual = individual_tables(agreements, keys.result(), {name: frames[name] for name in needed})
+    return _Shared(
+        gates={order[p]: gates for p, gates in _gates(covered, len(order), served, consent, released).items()},
+        aggregates={
+            order[p]: part for p, part in split_by_agreement(table.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)).items()
+        },
+        suppression={order[p]: counted for p, counted in reason_counts(table).items()},
+        individual={order[p]: part for p, part in individual.items()},
+    )
+
+
+def _gates(
+    covered: Covered, count: int, served: pl.DataFrame, consent: pl.DataFrame, released: pl.DataFrame
+) -> dict[int, dict[str, int]]:
+    """Each agreement's (by position) distinct students at every gate of :data:`GATES`."""
+    gates = {position: {"enrolled": covered.students.len(), **dict.fromkeys(GATES[1:], 0)} for position in range(count)}
+    counts = (
+        served.group_by(AGREEMENT_INDEX)
+        .agg(with_contacts=pl.len(), eligible=pl.col("eligible").sum())
+        .join(consent.group_by(AGREEMENT_INDEX).agg(consented=pl.len()), on=AGREEMENT_INDEX, how="left")
+        .join(released.group_by(AGREEMENT_INDEX).agg(released=pl.len()), on=AGREEMENT_INDEX, how="left")
+        .fill_null(0)
+    )
+    for row in counts.iter_rows(named=True):
+        gates[row[AGREEMENT_INDEX]].update({gate: int(row[gate]) for gate in GATES[1:]})
+    return gates
+
+
+def _aggregate(
+    covered: Covered, agreements: Sequence[Agreement], eligible: pl.DataFrame, released: pl.DataFrame
+) -> pl.DataFrame:
+    """The disclosed comparison of every agreement with an ``aggregate`` section, keyed by
+    ``agreement_index`` (see :func:`~datashare.release.disclosure.disclose`)."""
     wanted = [
         (position, name)
         for position, agreement in enumerate(agreements)
@@ -283,50 +304,36 @@ def _shared(
         for name in METRICS
         if name in agreement.aggregate.metrics
     ]
-    if wanted:
-        metrics = pl.DataFrame(wanted, schema=METRICS_SCHEMA, orient="row")
-        flagged = eligible.join(
-            released.with_columns(released=pl.lit(True)), on=[AGREEMENT_INDEX, "student_id"], how="left"
-        ).with_columns(pl.col("released").fill_null(False))
-        terms = pl.DataFrame(
-            [
-                (position, a.aggregate.min_cell_size, a.individual is not None)
-                for position, a in enumerate(agreements)
-                if a.aggregate is not None
-            ],
-            schema={AGREEMENT_INDEX: pl.UInt32, "min_cell_size": pl.Int64, "differencing": pl.Boolean},
-            orient="row",
-        )
-        cells = all_cells(covered.units, flagged, metrics).join(
-            terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"
-        )
-        table = disclose(cells)
-        for position, counted in reason_counts(table).items():
-            suppression[order[position]] = counted
-        for position, part in split_by_agreement(table.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)).items():
-            aggregates[order[position]] = part
-
-    individual: dict[int, dict[str, pl.DataFrame]] = {}
-    needed = sources_needed(agreements)
-    if needed:
-        in_covered = pl.col("school_id").is_in(covered.school_ids.implode())
-        frames = {
-            "enrollments": covered.enrolled,
-            "students": prepared.students,
-            "attendance": covered.units.units.filter(pl.col("school_id") != ALL_SCHOOLS).select(
-                prepared.summaries.student_school.columns
-            ),
-            "discipline": prepared.discipline if schools is None else prepared.discipline.filter(in_covered),
-            "grades": prepared.grades if schools is None else prepared.grades.filter(in_covered),
-        }
-        tables = individual_tables(agreements, keys.result(), {name: frames[name] for name in needed})
-        individual = {order[position]: part for position, part in tables.items()}
-    return _Shared(
-        gates=gates,
-        aggregates=aggregates,
-        suppression=suppression,
-        individual=individual,
+    terms = pl.DataFrame(
+        [
+            (position, agreement.aggregate.min_cell_size, agreement.individual is not None)
+            for position, agreement in enumerate(agreements)
+            if agreement.aggregate is not None
+        ],
+        schema={AGREEMENT_INDEX: pl.UInt32, "min_cell_size": pl.Int64, "differencing": pl.Boolean},
+        orient="row",
     )
+    flagged = eligible.join(
+        released.with_columns(released=pl.lit(True)), on=[AGREEMENT_INDEX, "student_id"], how="left"
+    ).with_columns(pl.col("released").fill_null(False))
+    metrics = pl.DataFrame(wanted, schema=METRICS_SCHEMA, orient="row")
+    cells = all_cells(covered.units, flagged, metrics)
+    return disclose(cells.join(terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"))
+
+
+def _individual_sources(prepared: Prepared, covered: Covered, *, restricted: bool) -> dict[str, pl.DataFrame]:
+    """The frames the individual tables are made of, at the covered schools only
+    (``restricted``: not every school is covered)."""
+    in_covered = pl.col("school_id").is_in(covered.school_ids.implode())
+    return {
+        "enrollments": covered.enrolled,
+        "students": prepared.students,
+        "attendance": covered.units.units.filter(pl.col("school_id") != ALL_SCHOOLS).select(
+            prepared.summaries.student_school.columns
+        ),
+        "discipline": prepared.discipline.filter(in_covered) if restricted else prepared.discipline,
+        "grades": prepared.grades.filter(in_covered) if restricted else prepared.grades,
+    }
 
 
 def release_all(
