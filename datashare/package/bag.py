@@ -39,7 +39,8 @@ must be given absolute paths."""
 TAG_FILES: tuple[str, ...] = ("bag-info.txt", "bagit.txt", MANIFEST, RELEASE_JSON)
 """The tag files every package has, each listed in the tag manifest."""
 
-_PARQUET = {"compression": "zstd", "compression_level": 9, "statistics": True, "row_group_size": 65536}
+# zstd at its default level: level 9 took twice as long to write for files 2 to 6% smaller.
+_PARQUET = {"compression": "zstd", "compression_level": 3, "statistics": True, "row_group_size": 65536}
 
 
 @dataclass(frozen=True)
