@@ -50,12 +50,10 @@ from datashare.agreement.model import Agreement
 from datashare.errors import OutputCheckFailed, ReleaseError
 from datashare.package.bag import dumps_json
 from datashare.package.describe import AGGREGATE_COLUMNS
+from datashare.release.keys import (
+    STUDENT_KEY_PATTERN,  # the release owns the pseudonym format
+)
 from datashare.release.types import PartnerRelease
-
-try:  # the release area owns the pseudonym format
-    from datashare.release.keys import STUDENT_KEY_PATTERN
-except ImportError:  # pragma: no cover - until datashare.release.keys exists
-    STUDENT_KEY_PATTERN = r"^[a-z2-7]{26}$"
 
 _REDACTED_RESULT_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list")
 
@@ -176,11 +174,14 @@ def _raw_ids_in(df: pl.DataFrame, columns: Sequence[str], raw_ids: pl.DataFrame)
     values = pl.concat(
         [df.lazy().select(column=pl.lit(column), student_id=pl.col(column)).unique() for column in columns]
     )
-    hits = values.join(raw_ids.lazy(), on="student_id", how="semi").sort("column", "student_id").collect()
-    found: dict[str, list[str]] = {column: [] for column in columns}
-    for column, value in hits.iter_rows():
-        found[column].append(value)
-    return found
+    hits = (
+        values.join(raw_ids.lazy(), on="student_id", how="semi")
+        .group_by("column")
+        .agg(pl.col("student_id").sort())
+        .collect()
+    )
+    found = dict(zip(hits.get_column("column").to_list(), hits.get_column("student_id").to_list(), strict=True))
+    return {column: found.get(column, []) for column in columns}
 
 
 class _Validator:

@@ -99,15 +99,17 @@ def disclose(cells: pl.DataFrame) -> pl.DataFrame:
     agreement, so an agreement's rows come out as if it were alone.
     """
     return _values(suppress(cells)).select(
-        AGREEMENT_INDEX, *OUTPUT_SCHEMA, *(f"{side}_reason" for side in SIDES)
-    ).with_columns([pl.col(n).cast(t) for n, t in OUTPUT_SCHEMA.items()])
+        AGREEMENT_INDEX,
+        *(pl.col(name).cast(dtype) for name, dtype in OUTPUT_SCHEMA.items()),
+        *(f"{side}_reason" for side in SIDES),
+    )
 
 
 def reason_counts(table: pl.DataFrame) -> dict[int, dict[str, int]]:
     """``agreement_index`` -> withheld or coded groups by reason, for a :func:`disclose` result."""
     counts = table.group_by(AGREEMENT_INDEX).agg(
         *(
-            sum((pl.col(f"{side}_reason") == reason).sum() for side in SIDES).alias(reason)
+            pl.sum_horizontal((pl.col(f"{side}_reason") == reason).sum() for side in SIDES).alias(reason)
             for reason in REASONS
         )
     )

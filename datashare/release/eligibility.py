@@ -44,7 +44,6 @@ def contact_counts(service_contacts: pl.LazyFrame, school_year: SchoolYear) -> p
             contact_days=pl.col("contact_date").n_unique().cast(pl.Int64),
             contact_records=pl.len().cast(pl.Int64),
         )
-        .sort("partner_id", "student_id")
         .collect(engine="streaming")
     )
 

@@ -85,7 +85,8 @@ def individual_tables(
             rows = sources["enrollments"].lazy().select("school_id", "student_id").unique().join(
                 rows, on="student_id", how="inner"
             )
-        missing = [name for fields in groups for name in fields if name not in rows.collect_schema().names()]
+        names = set(rows.collect_schema().names())
+        missing = [name for fields in groups for name in fields if name not in names]
         if missing:
             raise ReleaseError(f"the {table} table has no column {missing[0]!r} to release")
         keyed = keys.lazy().join(rows, on="student_id", how="inner")
