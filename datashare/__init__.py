@@ -12,10 +12,14 @@ The public API, for district ETL scripts and partner analysts::
         as_of=dt.date(2026, 6, 30), out="out/", signing_key="signing.pem",
     )
     datashare.verify("out/partners/el-centro/el-centro-2025-2026", public_key="signing.pub")
+
+A script run by a scheduler that stops it with SIGTERM calls ``datashare.handle_sigterm()``
+first, so that the temporary copies of the extract and the staging folder are removed.
 """
 
 from __future__ import annotations
 
+from datashare._cleanup import handle_sigterm
 from datashare.agreement import (
     Agreement,
     AgreementDiff,
@@ -36,6 +40,7 @@ from datashare.errors import (
     ExtractInvalid,
     KeyFileError,
     OutputCheckFailed,
+    OutputLocked,
     PackageError,
     PackageExists,
     ReleaseError,
@@ -63,6 +68,7 @@ __all__ = [
     "LintFinding",
     "LoadedAgreement",
     "OutputCheckFailed",
+    "OutputLocked",
     "PackageError",
     "PackageExists",
     "PartnerRelease",
@@ -72,6 +78,7 @@ __all__ = [
     "VerificationError",
     "VerifyResult",
     "diff",
+    "handle_sigterm",
     "lint",
     "load_agreement",
     "load_agreements",

@@ -17,10 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datashare._cleanup import remove_leftovers
 from datashare.agreement.load import LoadedAgreement, load_agreements
 from datashare.errors import AgreementError
 from datashare.extract import Extract, load_extract
 from datashare.package.check import preload as preload_output_check
+from datashare.package.lock import lock_output
 from datashare.package.publish import PublishResult, publish
 from datashare.package.sign import load_private_key
 from datashare.release.compute import compute_releases
@@ -67,7 +69,10 @@ def release(
     file, ``AgreementError``/``AgreementRefused`` for an agreement that may not be
     released, ``ExtractInvalid`` for an invalid extract, ``OutputCheckFailed`` when the
     independent check blocks a package, ``PackageExists`` for a different release at an
-    existing package path (unless ``replace``).
+    existing package path (unless ``replace``), ``OutputLocked`` when another run holds
+    ``out``. The lock on ``out`` is taken after the key files and agreements are checked and
+    before the extract is read, and held until the packages are in place; what interrupted
+    runs left is removed once it is held (see :mod:`datashare._cleanup`).
     """
     say = progress or (lambda _message: None)
     timings: dict[str, float] = {}
@@ -93,14 +98,22 @@ def release(
         raise AgreementError("no agreement to release: give an agreement file or a folder of *.yaml files")
     lap("agreements")
 
-    preload_output_check()  # overlaps the slow import with validation
-    say("validating the extract")
-    owned = not isinstance(extract, Extract)
-    data = (
-        load_extract(extract, riders={"attendance": attendance_aggregations()})  # type: ignore[arg-type]
-        if owned
-        else extract
-    )
+    say("locking the output folder")
+    lock = lock_output(out)  # before any student data is read; OutputLocked names the holder
+    try:
+        if remove_leftovers(out):
+            say("removed what an interrupted run left")
+        preload_output_check()  # overlaps the slow import with validation
+        say("validating the extract")
+        owned = not isinstance(extract, Extract)
+        data = (
+            load_extract(extract, riders={"attendance": attendance_aggregations()})  # type: ignore[arg-type]
+            if owned
+            else extract
+        )
+    except BaseException:
+        lock.release()
+        raise
     try:
         lap("validate")
 
@@ -127,5 +140,6 @@ def release(
     finally:
         if owned:
             data.close()
+        lock.release()
     lap("publish")
     return RunResult(releases=tuple(releases), published=published, timings=timings)

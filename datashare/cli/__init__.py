@@ -28,5 +28,8 @@ for _area in (extract, agreement, release, package):
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM cleans up as Ctrl-C does (see datashare._cleanup)."""
+    from datashare._cleanup import handle_sigterm  # noqa: PLC0415
+
+    handle_sigterm()
     app()
