@@ -74,9 +74,6 @@ def lock_output(out: str | Path) -> OutputLock:
     pid, host and start time.
     """
     out = Path(out)
-    key = _key(out) if out.exists() else None
-    if key is not None and key in _HELD:
-        raise OutputLocked(f"{out}: this process already holds the lock on this output folder ({LOCK_NAME})")
     try:
         out.mkdir(parents=True, exist_ok=True)
         path = out / LOCK_NAME
