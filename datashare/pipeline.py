@@ -101,8 +101,10 @@ def release(
     say("locking the output folder")
     lock = lock_output(out)  # before any student data is read; OutputLocked names the holder
     try:
-        if remove_leftovers(out):
-            say("removed what an interrupted run left")
+        left = remove_leftovers(out)
+        if left:
+            say(f"removed what interrupted runs left: {left.staging} staging folder(s), "
+                f"{left.workdirs} temporary copy folder(s) of an extract")
         preload_output_check()  # overlaps the slow import with validation
         say("validating the extract")
         owned = not isinstance(extract, Extract)

@@ -347,3 +347,10 @@ def test_audit_verify_names_every_package_the_log_does_not_cover(district, tmp_p
     assert "partners/el-centro/el-centro-copy" in result.output
     assert "Traceback" not in result.output
     verify_audit(audit)  # the chain itself is intact: only coverage fails
+
+
+def test_an_out_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("x")
+    with pytest.raises(ReleaseError, match="cannot open the run lock") as caught:
+        lock_output(tmp_path / "out")
+    assert not isinstance(caught.value, OutputLocked)

@@ -23,7 +23,7 @@ import os
 import socket
 from pathlib import Path
 
-from datashare.errors import OutputLocked
+from datashare.errors import OutputLocked, ReleaseError
 
 LOCK_NAME = ".lock"
 """The lock file, at the top of ``OUT/`` (never under ``partners/``)."""
@@ -71,7 +71,7 @@ def lock_output(out: str | Path) -> OutputLock:
     """Take the lock on ``out`` (created if missing) or raise :class:`OutputLocked` at once.
 
     Never waits: a second run on the same folder stops with a message naming the holder's
-    pid, host and start time.
+    pid, host and start time. :class:`ReleaseError` when ``out`` cannot hold a lock file.
     """
     out = Path(out)
     try:
@@ -79,14 +79,14 @@ def lock_output(out: str | Path) -> OutputLock:
         path = out / LOCK_NAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as exc:
-        raise OutputLocked(f"{out / LOCK_NAME}: cannot open the run lock ({exc.strerror})") from None
+        raise ReleaseError(f"{out / LOCK_NAME}: cannot open the run lock ({exc.strerror}); OUT must be a folder you can write") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         holder = _read_holder(fd)
         os.close(fd)
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise OutputLocked(f"{path}: cannot take the run lock ({exc.strerror})") from None
+            raise ReleaseError(f"{path}: cannot take the run lock ({exc.strerror})") from None
         raise OutputLocked(
             f"{out}: another datashare run holds this output folder ({describe_holder(holder)}); "
             f"wait for it to finish. The lock ({path}) is released when that process ends, "
@@ -102,7 +102,7 @@ def lock_output(out: str | Path) -> OutputLock:
         os.pwrite(fd, (json.dumps(holder, sort_keys=True) + "\n").encode(), 0)
     except OSError as exc:
         os.close(fd)
-        raise OutputLocked(f"{path}: cannot write the run lock ({exc.strerror})") from None
+        raise ReleaseError(f"{path}: cannot write the run lock ({exc.strerror})") from None
     lock = OutputLock(_key(out), fd, holder)
     _HELD[lock.out] = lock
     return lock
