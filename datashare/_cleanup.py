@@ -31,6 +31,7 @@ import signal
 import socket
 import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,7 @@ class WorkFolder:
             os.write(fd, (json.dumps(owner, sort_keys=True) + "\n").encode())
             self.path = root / f"{kind}-{pending.name[len(_PENDING):]}"
             os.rename(pending, self.path)
+            _LIVE[id(self)] = self.path
         except BaseException:
             shutil.rmtree(pending, ignore_errors=True)
             os.close(fd)
@@ -98,6 +100,7 @@ class WorkFolder:
         if self._fd is None:
             return
         shutil.rmtree(self.path, ignore_errors=True)
+        _LIVE.pop(id(self), None)
         fd, self._fd = self._fd, None
         os.close(fd)
 
@@ -179,19 +182,56 @@ def remove_leftovers(out: str | Path) -> Leftovers:
     return Leftovers(staging=len(staging), workdirs=remove_stale_workdirs())
 
 
-def handle_sigterm() -> None:
+_LIVE: dict[int, Path] = {}
+"""This process's work folders, by id, for the last-resort removal after SIGTERM."""
+
+_UNSAFE_FILES = ("<frozen importlib.", threading.__file__)
+"""Code that takes a lock outside ``try``/``with``: an exception raised there leaks it (the
+import lock, for one), and every other thread then waits on it for ever."""
+
+_SIGTERM_GRACE_SECONDS = 30.0
+
+
+def handle_sigterm(grace_seconds: float = _SIGTERM_GRACE_SECONDS) -> None:
     """Make SIGTERM raise ``SystemExit(143)`` in the main thread, so cleanup runs as on Ctrl-C.
 
     Python's default for SIGTERM is to die on the spot, leaving the extract copies and
     staging folders behind. With this handler, ``finally`` blocks and ``atexit`` remove them
-    and a half-made commit is undone. A second SIGTERM kills outright (the handler restores
-    the default first). Python runs handlers between bytecodes: a SIGTERM that arrives
-    during a long polars computation takes effect when that computation returns. Call it
-    from the main thread of a program, before the release (the ``datashare`` CLI does).
+    and a half-made commit is undone. The exception waits while the main thread is inside
+    the import system or ``threading`` (raising there can leak a lock and hang the process).
+    Python runs handlers between bytecodes: a SIGTERM that arrives during a long polars
+    computation takes effect when it returns. If the process has still not ended
+    ``grace_seconds`` after the signal, a watchdog thread removes this process's extract
+    copies and ends it (exit status 143), leaving any staging folder to the next run. A
+    second SIGTERM kills at once. Call it from the main thread (the ``datashare`` CLI does).
     """
+    wake_read, wake_write = os.pipe()
+    main = threading.main_thread().ident
+    state = {"signalled": False, "deferred": False}
 
-    def _terminate(signum: int, _frame: FrameType | None) -> None:
+    def _watchdog() -> None:
+        os.read(wake_read, 1)
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            if state["deferred"]:  # ask again, now that the main thread may have moved on
+                state["deferred"] = False
+                signal.pthread_kill(main, signal.SIGTERM)  # type: ignore[arg-type]
+        for path in list(_LIVE.values()):
+            shutil.rmtree(path, ignore_errors=True)
+        os._exit(128 + signal.SIGTERM)
+
+    def _terminate(signum: int, frame: FrameType | None) -> None:
+        if not state["signalled"]:
+            state["signalled"] = True
+            os.write(wake_write, b"x")
+        while frame is not None:
+            if frame.f_code.co_filename.startswith(_UNSAFE_FILES):
+                state["deferred"] = True
+                return
+            frame = frame.f_back
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         raise SystemExit(128 + signum)
 
+    threading.Thread(target=_watchdog, name="datashare-sigterm-watchdog", daemon=True).start()
     signal.signal(signal.SIGTERM, _terminate)

@@ -354,3 +354,50 @@ def test_an_out_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ReleaseError, match="cannot open the run lock") as caught:
         lock_output(tmp_path / "out")
     assert not isinstance(caught.value, OutputLocked)
+
+
+def _python_with_sigterm_handled(body: str, tmp: Path) -> subprocess.Popen[str]:
+    code = "import datashare\ndatashare.handle_sigterm(grace_seconds=1.0)\n" + body
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_sigterm_waits_while_the_main_thread_is_importing(tmp_path: Path) -> None:
+    """An exception raised inside the import system can leak its lock and hang every thread;
+    the handler lets such code finish first (simulated here by code bearing its file name)."""
+    marker = tmp_path / "finished"
+    body = (
+        "import time\n"
+        "loop = 'print(\"ready\", flush=True)\\nt = time.monotonic()\\n"
+        "while time.monotonic() - t < 1.0: pass\\nopen(marker, \"w\").close()'\n"
+        f"marker = {str(marker)!r}\n"
+        "exec(compile(loop, '<frozen importlib._bootstrap>', 'exec'))\n"
+        "time.sleep(60)\n"
+    )
+    proc = _python_with_sigterm_handled(body, tmp_path)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert marker.exists()
+
+
+def test_sigterm_watchdog_removes_the_copies_when_cleanup_hangs(tmp_path: Path) -> None:
+    """A thread that never ends keeps Python from exiting after SystemExit: the watchdog
+    removes the extract copies after the grace period and ends the process."""
+    body = (
+        "import threading, time\n"
+        "from datashare._cleanup import WorkFolder\n"
+        "w = WorkFolder('extract'); open(w.path / 'students.parquet', 'wb').write(b'x')\n"
+        "threading.Thread(target=time.sleep, args=(600,)).start()\n"
+        "print(w.path, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = _python_with_sigterm_handled(body, tmp_path)
+    assert proc.stdout is not None
+    copy = Path(proc.stdout.readline().strip())
+    assert (copy / "students.parquet").is_file()
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert time.monotonic() - started >= 0.9
+    assert not copy.exists()

@@ -44,18 +44,19 @@ def uncovered_packages(audit_path: Path, out: Path | None = None) -> list[Uncove
         raise AuditError(
             f"{audit_path}: not in an OUT/district/ folder, so the packages it should cover cannot be found"
         )
+    partners = out / "partners"
+    found: list[Uncovered] = []
+    if not partners.is_dir():
+        return found
     latest: dict[str, dict[str, object]] = {}
     data = audit_path.read_bytes() if audit_path.is_file() else b""
     for number, line in enumerate(data.splitlines(), start=1):
         try:
             entry = json.loads(line)
-            latest[str(entry["package"])] = dict(entry.get("outputs") or {})
-        except (ValueError, KeyError, TypeError):
-            raise AuditError(f"{audit_path}: line {number}: an entry without a package and its outputs") from None
-    partners = out / "partners"
-    found: list[Uncovered] = []
-    if not partners.is_dir():
-        return found
+            if "package" in entry:  # an entry without one covers nothing
+                latest[str(entry["package"])] = dict(entry.get("outputs") or {})
+        except (ValueError, TypeError, AttributeError):
+            raise AuditError(f"{audit_path}: line {number}: not an entry with a package and its outputs") from None
     for partner in sorted(partners.iterdir()):
         rel_partner = partner.relative_to(out).as_posix()
         if partner.is_symlink() or not partner.is_dir():
