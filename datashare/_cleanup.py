@@ -44,8 +44,8 @@ OWNER = "owner"
 
 _PENDING = ".new-"
 _PENDING_GRACE_SECONDS = 600
-"""A pending folder without an owner file is only a crash between two system calls; it holds
-no data, and is removed once older than this (a younger one may be another process's, being made)."""
+"""A pending ``.new-*`` folder holds no data yet; one left by a crash between two system calls
+is removed once older than this (a younger one may be another process's, being made)."""
 
 
 def work_root() -> Path:
@@ -129,16 +129,16 @@ def remove_stale_workdirs(root: Path | None = None) -> int:
 
 
 def _remove_if_owner_gone(folder: Path) -> bool:
+    if folder.name.startswith(_PENDING):
+        # Being made, perhaps, by a live process that has not yet locked its owner file.
+        try:
+            if time.time() - folder.stat().st_mtime < _PENDING_GRACE_SECONDS:
+                return False
+        except FileNotFoundError:
+            return False
     try:
         fd = os.open(folder / OWNER, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        if folder.name.startswith(_PENDING):
-            try:
-                young = time.time() - folder.stat().st_mtime < _PENDING_GRACE_SECONDS
-            except FileNotFoundError:
-                return False
-            if young:
-                return False
         shutil.rmtree(folder, ignore_errors=True)
         return True
     except OSError:
