@@ -356,8 +356,8 @@ def test_an_out_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     assert not isinstance(caught.value, OutputLocked)
 
 
-def _python_with_sigterm_handled(body: str, tmp: Path) -> subprocess.Popen[str]:
-    code = "import datashare\ndatashare.handle_sigterm(grace_seconds=1.0)\n" + body
+def _python_with_sigterm_handled(body: str, tmp: Path, grace: float) -> subprocess.Popen[str]:
+    code = f"import datashare\ndatashare.handle_sigterm(grace_seconds={grace})\n" + body
     env = {**os.environ, "TMPDIR": str(tmp)}
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
 
@@ -374,7 +374,7 @@ def test_sigterm_waits_while_the_main_thread_is_importing(tmp_path: Path) -> Non
         "exec(compile(loop, '<frozen importlib._bootstrap>', 'exec'))\n"
         "time.sleep(60)\n"
     )
-    proc = _python_with_sigterm_handled(body, tmp_path)
+    proc = _python_with_sigterm_handled(body, tmp_path, grace=60)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM
@@ -392,7 +392,7 @@ def test_sigterm_watchdog_removes_the_copies_when_cleanup_hangs(tmp_path: Path) 
         "print(w.path, flush=True)\n"
         "time.sleep(600)\n"
     )
-    proc = _python_with_sigterm_handled(body, tmp_path)
+    proc = _python_with_sigterm_handled(body, tmp_path, grace=1.0)
     assert proc.stdout is not None
     copy = Path(proc.stdout.readline().strip())
     assert (copy / "students.parquet").is_file()
