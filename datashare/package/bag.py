@@ -21,7 +21,8 @@ import polars as pl
 
 import datashare
 from datashare.errors import PackageError
-from datashare.package.describe import FileEntry, datapackage, readme
+from datashare.package.describe import REPORT_FILE, FileEntry, datapackage, readme
+from datashare.package.report import render_report
 from datashare.release.types import GATES, PartnerRelease
 
 INDIVIDUAL_TABLES: tuple[str, ...] = ("students", "attendance", "discipline", "grades")
@@ -112,6 +113,7 @@ def write_package(
     (dest / "datapackage.json").write_text(
         datapackage(release.agreement, tables, entries), encoding="utf-8", newline="\n"
     )
+    (dest / REPORT_FILE).write_text(render_report(release), encoding="utf-8", newline="\n")
     (dest / "README.md").write_text(
         readme(release.agreement, tables, entries, as_of=as_of), encoding="utf-8", newline="\n"
     )

@@ -17,6 +17,9 @@ import polars as pl
 from datashare.agreement.fields import INDIVIDUAL_FIELDS
 from datashare.agreement.model import Agreement
 
+REPORT_FILE = "report.html"
+"""The partner's report, beside the data files under ``data/``."""
+
 AGGREGATE_COLUMNS: tuple[str, ...] = (
     "school_id",
     "school_name",
@@ -324,9 +327,49 @@ def readme(
         "## Files",
         "",
     ]
+    lines.append(
+        f"- `{REPORT_FILE}`: the report to read first: who is covered, the students at each "
+        "step, and every figure as a chart and a table, with each withheld figure explained. "
+        "It opens in any web browser, needs no network, and prints."
+    )
+    keys = {table: table_schema(table, df).get("primaryKey") for table, df in tables.items()}
     for entry in files:
-        lines.append(f"- `{entry.path}`: {_TABLE_TITLES.get(entry.table, entry.table)}; "
-                     f"{entry.rows} rows ({entry.format}).")
+        key = keys.get(entry.table)
+        lines.append(
+            f"- `{entry.path}`: {_TABLE_TITLES.get(entry.table, entry.table)}; "
+            f"{entry.rows} rows ({entry.format}). One row: "
+            f"{GRAIN.get(entry.table, 'one record')}. "
+            + (f"Primary key: {', '.join(f'`{k}`' for k in key)}." if key else "No primary key.")
+        )
+    lines += [
+        "",
+        "## Units",
+        "",
+        "The `_value` columns hold proportions from 0 to 1 (rounded to 3 decimals) and means "
+        "(rounded to 2). The `_display` columns show the same figures as they may be quoted: "
+        "proportions as percentages with one decimal (`93.5%`), means with two decimals "
+        "(`2.51`), coded shares as ranges (`<=9%`), and `suppressed` for a withheld figure.",
+        "",
+        "## Why a figure is withheld or coded",
+        "",
+        "The `note` column names the side (`served` or `comparison`) and one of these codes:",
+        "",
+    ]
+    lines += [f"- `{code}`: {text}" for code, text in REASONS.items()]
+    lines += [
+        "",
+        "## Loading the files",
+        "",
+        "- polars: `pl.read_parquet(path)`; pyarrow: `pyarrow.parquet.read_table(path)`; "
+        "DuckDB: `SELECT * FROM 'path'`; R: `arrow::read_parquet(path)`.",
+        "- pandas: `pd.read_parquet(path, dtype_backend=\"numpy_nullable\")` keeps counts "
+        "with empty cells as integers (`Int64`) and missing values as `<NA>`. The files "
+        "already ask pandas for nullable integers, so a plain `pd.read_parquet(path)` gives "
+        "integers too; the option also keeps missing text and booleans as `<NA>`.",
+        "- Excel and other spreadsheets: open `aggregate_comparison.csv`. A text cell that "
+        "would start with `=`, `+`, `-`, `@`, a tab or a carriage return is written with a "
+        "leading `'` so that it is never run as a formula.",
+    ]
     lines += ["", "## Columns", ""]
     for table, df in tables.items():
         lines += [f"### {table}", "", "| column | type | meaning |", "|---|---|---|"]

@@ -1,0 +1,326 @@
+"""``data/report.html``: the partner's report, for program staff who will not open a Parquet file.
+
+One self-contained page (CONTRACT section 5): who is covered, the students at each gate,
+and for every metric a chart of served against comparison per school and ``ALL`` beside a
+table of the same figures, each withheld or coded figure marked and its reason explained
+in words, then the agreement's terms.
+
+Choices:
+
+- **matplotlib, SVG backend, inlined.** A well-kept library that draws offline with no
+  browser or JavaScript; the SVG goes into the page as markup (no network fetch, sharp
+  when printed, text kept as text). It is imported only when a report is written, and
+  figures are drawn with the object API (no ``pyplot`` state), one figure per metric.
+- **Deterministic.** ``svg.hashsalt`` is fixed per figure (so ids are stable and distinct
+  between the page's figures), the SVG's ``Date`` metadata is dropped, and the text is
+  written as text (``svg.fonttype: none``), so a rerun gives a byte-identical page. The
+  settings are applied under a lock in an ``rc_context``: packages are staged from two
+  threads, and matplotlib's settings are process-wide.
+- **Accessible.** The Okabe-Ito blue and vermillion (distinguishable with the common
+  colour-vision deficiencies; both at least 3:1 against white, as WCAG asks of graphics),
+  a hatch on the comparison bars so the groups differ without colour, every figure's
+  value written beside its bar, a text equivalent for every chart (``role="img"`` with a
+  description), and the same figures as a table. Text colours meet WCAG AA (4.5:1).
+- **Jinja2** fills the page from ``templates/report.html.j2`` (shipped inside the package),
+  with autoescaping: school names come from the SIS and are not trusted.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import polars as pl
+
+from datashare.agreement.model import SHARE_METRICS
+from datashare.package.describe import _METRICS as METRIC_WORDS
+from datashare.package.describe import GRAIN, REASONS
+from datashare.release.types import GATES, PartnerRelease
+
+SERVED_COLOUR = "#0072B2"
+"""Okabe-Ito blue: 5.0:1 against white."""
+COMPARISON_COLOUR = "#D55E00"
+"""Okabe-Ito vermillion: 3.9:1 against white, and hatched."""
+MUTED_TEXT = "#4d4d4d"
+"""Grey for marks of withheld figures: 8.5:1 against white."""
+
+GATE_WORDS: dict[str, str] = {
+    "enrolled": "students enrolled at the covered schools",
+    "with_contacts": "of them had at least one contact with you during the school year",
+    "eligible": "had enough contacts to count as served (the agreement's eligibility rule)",
+    "consented": "of the served students have a valid consent for individual records",
+    "withheld": "of the consented students' records are held back this time, because "
+    "releasing them would expose a figure already published",
+    "released": "served students whose individual records are in this package",
+}
+"""Plain words for each gate; a gate not listed here is shown by its name."""
+
+_INDIVIDUAL_GATES = frozenset({"consented", "withheld", "released"})
+_LOCK = threading.Lock()
+_MUTED = {"style": "italic", "color": MUTED_TEXT}
+_CODED = re.compile(r"^(<=|>=)(\d+)%$")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One group's figure as the report shows it."""
+
+    n: int | None
+    value: float | None
+    display: str
+    state: str  # published | coded | withheld
+    reasons: tuple[str, ...]
+    low: float | None = None
+    high: float | None = None
+
+
+def render_report(release: PartnerRelease) -> str:
+    """The report's HTML text for ``release``: the same release gives the same bytes."""
+    agreement = release.agreement
+    table = release.tables.get("aggregate_comparison")
+    metrics = _metrics(release, table) if table is not None else []
+    seen = sorted({code for m in metrics for row in m["rows"] for s in row["sides"] for code in s.reasons},
+                  key=lambda c: list(REASONS).index(c) if c in REASONS else len(REASONS))
+    individual = agreement.individual is not None
+    enrolled = int(release.gates.get("enrolled", 0)) or 1
+    gates = [
+        {
+            "name": gate,
+            "count": int(release.gates.get(gate, 0)),
+            "words": GATE_WORDS.get(gate, gate.replace("_", " ")),
+            "applies": individual or gate not in _INDIVIDUAL_GATES,
+            "width": max(0.4, 100 * int(release.gates.get(gate, 0)) / enrolled),
+        }
+        for gate in GATES
+    ]
+    schools = _schools(table) if table is not None else []
+    individual_files = [
+        {"table": name, "rows": df.height, "grain": GRAIN.get(name, "")}
+        for name, df in release.tables.items()
+        if name != "aggregate_comparison"
+    ]
+    return _template().render(
+        agreement=agreement,
+        as_of=release.as_of.isoformat(),
+        school_year=release.school_year or agreement.school_year,
+        gates=gates,
+        individual=individual,
+        schools=schools,
+        metrics=metrics,
+        reasons=[(code, REASONS.get(code, code)) for code in seen],
+        all_reasons=REASONS,
+        individual_files=individual_files,
+        served_colour=SERVED_COLOUR,
+        comparison_colour=COMPARISON_COLOUR,
+    )
+
+
+@cache
+def _template() -> Any:
+    import jinja2  # noqa: PLC0415
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("datashare.package", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("report.html.j2")
+
+
+def _schools(table: pl.DataFrame) -> list[str]:
+    names = table.filter(pl.col("school_id") != "ALL").select("school_name").unique(maintain_order=True)
+    return names.get_column("school_name").to_list()
+
+
+def _metrics(release: PartnerRelease, table: pl.DataFrame) -> list[dict[str, Any]]:
+    """Each metric's rows (schools in file order, ``ALL`` last) with both sides classified."""
+    assert release.agreement.aggregate is not None
+    out = []
+    ordered = table.with_row_index("_order").sort(pl.col("school_id") == "ALL", "_order")
+    parts = ordered.partition_by("metric", as_dict=True, include_key=True)
+    for metric in release.agreement.aggregate.metrics:
+        part = parts.get((metric,), ordered.clear())
+        rows = []
+        for rec in part.iter_rows(named=True):  # one row per school: a few dozen at most
+            notes = _notes(rec["note"])
+            sides = tuple(_side(rec, side, metric, notes) for side in ("served", "comparison"))
+            rows.append(
+                {
+                    "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
+                    "is_all": rec["school_id"] == "ALL",
+                    "sides": sides,
+                    "difference": _format(rec["difference"], metric, signed=True),
+                    "reasons": [(label, code) for label, side in zip(("served", "comparison"), sides, strict=True)
+                                for code in side.reasons],
+                }
+            )
+        out.append(
+            {
+                "name": metric,
+                "title": metric.replace("_", " ").capitalize().replace("gpa", "GPA"),
+                "words": METRIC_WORDS.get(metric, ""),
+                "unit": "percent" if _is_proportion(metric) else "mean",
+                "rows": rows,
+                "svg": _chart(metric, rows),
+                "summary": _summary(rows),
+            }
+        )
+    return out
+
+
+def _notes(note: str | None) -> dict[str, tuple[str, ...]]:
+    """``note`` (``served suppressed:small_cell; comparison ...`` or a bare code) by side."""
+    by_side: dict[str, list[str]] = {"served": [], "comparison": []}
+    for part in (note or "").split(";"):
+        words = part.split()
+        if not words:
+            continue
+        if words[0] in by_side:
+            by_side[words[0]].extend(words[1:])
+        else:
+            for codes in by_side.values():
+                codes.extend(words)
+    return {side: tuple(codes) for side, codes in by_side.items()}
+
+
+def _is_proportion(metric: str) -> bool:
+    return metric not in ("incidents_per_student", "mean_gpa")
+
+
+def _side(rec: Mapping[str, Any], side: str, metric: str, notes: Mapping[str, tuple[str, ...]]) -> Side:
+    value, display = rec[f"{side}_value"], rec[f"{side}_display"] or ""
+    n = rec[f"{side}_n"]
+    coded = _CODED.match(display)
+    if value is not None:
+        return Side(n, value, _format(value, metric), "published", notes[side])
+    if coded and metric in SHARE_METRICS:
+        bound = int(coded.group(2)) / 100
+        low, high = (0.0, bound) if coded.group(1) == "<=" else (bound, 1.0)
+        shown = display.replace("<=", "\u2264").replace(">=", "\u2265")
+        return Side(n, None, shown, "coded", notes[side] or ("coded:extreme_share",), low, high)
+    return Side(None, None, "withheld", "withheld", notes[side])
+
+
+def _format(value: float | None, metric: str, *, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    sign = "+" if signed and value > 0 else ("\u2212" if value < 0 else "")
+    if _is_proportion(metric):
+        text = f"{abs(value) * 100:.1f}" + ("" if signed else "%")
+    else:
+        text = f"{abs(value):.2f}"
+    return sign + text
+
+
+def _summary(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The chart's text equivalent: every school's two figures in one sentence each."""
+    parts = []
+    for row in rows:
+        served, comparison = row["sides"]
+        parts.append(f"{row['school']}: served {_say(served)}, comparison {_say(comparison)}.")
+    return " ".join(parts)
+
+
+def _say(side: Side) -> str:
+    if side.state == "withheld":
+        return "withheld"
+    if side.state == "coded":
+        return side.display.replace("\u2264", "at most ").replace("\u2265", "at least ") + " (a range)"
+    return side.display
+
+
+def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """One horizontal grouped bar chart as inline SVG markup (no XML prolog)."""
+    import matplotlib  # noqa: PLC0415
+
+    from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    proportion = _is_proportion(metric)
+    scale = 100.0 if proportion else 1.0
+    values = [s.value for r in rows for s in r["sides"] if s.value is not None]
+    top = 100.0 if proportion else max([1.0, *(v * 1.25 for v in values)])
+    settings = {
+        "svg.hashsalt": f"datashare-report-{metric}",
+        "svg.fonttype": "none",
+        "font.family": "sans-serif",
+        "font.sans-serif": ["DejaVu Sans"],  # shipped with matplotlib: the same layout everywhere
+        "font.size": 9,
+        "hatch.linewidth": 0.8,
+        "axes.edgecolor": MUTED_TEXT,
+        "text.color": "#1a1a1a",
+        "xtick.color": MUTED_TEXT,
+        "ytick.color": "#1a1a1a",
+    }
+    height = 0.7 + 0.42 * len(rows)
+    with _LOCK, matplotlib.rc_context(settings):
+        fig = Figure(figsize=(7.2, height))
+        FigureCanvasSVG(fig)
+        ax = fig.add_axes((0.30, 0.45 / height, 0.62, 1 - 0.6 / height))
+        bar = 0.38
+        bars: dict[str, list[tuple[float, float, float]]] = {"served": [], "comparison": [], "range": []}
+        ranges: list[tuple[float, float, float, str]] = []
+        labels: list[tuple[float, float, str, str, dict[str, str]]] = []
+        for index, row in enumerate(rows):
+            y = len(rows) - 1 - index
+            served, comparison = row["sides"]
+            if served.state == comparison.state == "withheld":
+                labels.append((top * 0.01, y, "both figures withheld (see the table)", "left", _MUTED))
+                continue
+            for name, at, side in (("served", y + bar / 2, served), ("comparison", y - bar / 2, comparison)):
+                if side.state == "published":
+                    width = side.value * scale
+                    bars[name].append((at, width, 0.0))
+                    labels.append((width + top * 0.01, at, side.display, "left", {}))
+                elif side.state == "coded":
+                    low, high = side.low * scale, side.high * scale
+                    ranges.append((at, high - low, low, name))
+                    right = high < top * 0.8
+                    labels.append((high + top * 0.01 if right else low - top * 0.01, at,
+                                   f"{side.display} (range)", "left" if right else "right", {}))
+                else:
+                    labels.append((top * 0.01, at, f"{name} figure withheld", "left", _MUTED))
+        for name, colour, hatch in (("served", SERVED_COLOUR, None), ("comparison", COMPARISON_COLOUR, "///")):
+            if bars[name]:
+                at, width, left = zip(*bars[name], strict=True)
+                ax.barh(at, width, left=left, height=bar * 0.92, color=colour, hatch=hatch,
+                        edgecolor="white" if hatch else colour)
+        for name, colour in (("served", SERVED_COLOUR), ("comparison", COMPARISON_COLOUR)):
+            mine = [r for r in ranges if r[3] == name]
+            if mine:
+                at, width, left, _ = zip(*mine, strict=True)
+                ax.barh(at, width, left=left, height=bar * 0.92, color="white", edgecolor=colour,
+                        hatch="xx", linewidth=1.2)
+        for x, y, text, align, style in labels:
+            ax.text(x, y, text, va="center", ha=align, fontsize=8, **style)
+        # School names as plain text rather than y ticks: a matplotlib tick is several
+        # artists, and tick creation was most of a report's drawing time.
+        ax.set_yticks([])
+        names = ax.get_yaxis_transform()
+        for index, row in enumerate(rows):
+            ax.text(-0.02, len(rows) - 1 - index, _short(row["school"]), transform=names, ha="right",
+                    va="center", fontweight="bold" if row["is_all"] else "normal")
+        ax.set_xlim(0, top * 1.18 if not proportion else 118)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        if proportion:
+            ax.set_xticks([0, 20, 40, 60, 80, 100])
+            ax.set_xticklabels(["0%", "20%", "40%", "60%", "80%", "100%"])
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
+        ax.set_axisbelow(True)
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):].strip()
+
+
+def _short(name: str, limit: int = 32) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "\u2026"
