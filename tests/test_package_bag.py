@@ -62,7 +62,7 @@ def test_layout_and_determinism(tmp_path: Path) -> None:
         "bag-info.txt", "bagit.txt",
         "data/README.md", "data/aggregate_comparison.csv", "data/aggregate_comparison.parquet",
         "data/datapackage.json", "data/individual/attendance.parquet",
-        "data/individual/students.parquet",
+        "data/individual/students.parquet", "data/report.html",
         "manifest-sha256.txt", "release.json", "tagmanifest-sha256.txt",
     ]  # fmt: skip
     info = (tmp_path / "a" / "bag-info.txt").read_text()

@@ -50,6 +50,7 @@ from datashare.package.bag import (
 )
 from datashare.package.check import check_releases
 from datashare.package.encrypt import encrypt_package
+from datashare.package.overview import INDEX, district_index
 from datashare.package.sign import load_private_key, sign_bag
 from datashare.package.verify import verify
 from datashare.release.types import PartnerRelease
@@ -137,7 +138,11 @@ def publish(
         for plan in plans:
             plan.status = _status(plan, replace)
         report = staging / "run_report.json"
-        report.write_text(dumps_json(_run_report(plans, out, operator)), encoding="utf-8")
+        run = _run_report(plans, out, operator)
+        report.write_text(dumps_json(run), encoding="utf-8")
+        records = [_read_json(p.bag / RELEASE_JSON) for p in plans]
+        index = district_index(run, records, root / "district" / "checks")
+        (staging / INDEX).write_text(index, encoding="utf-8")
         say("moving the packages into place")
         audit = _commit(plans, staging, out, report, inputs, operator)
     finally:
@@ -259,6 +264,10 @@ def _commit(
         if final_report.exists():
             move(final_report, staging / "run_report.previous.json")
         move(report, final_report)
+        for staged, final in ((report.with_name(INDEX), district / INDEX),):  # the run's overview
+            if final.exists():
+                move(final, staging / f"previous-{INDEX}")
+            move(staged, final)
         if not changed:
             return None
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -60,7 +60,7 @@ GATE_WORDS: dict[str, str] = {
 }
 """Plain words for each gate; a gate not listed here is shown by its name."""
 
-_INDIVIDUAL_GATES = frozenset({"consented", "withheld", "released"})
+INDIVIDUAL_GATES = frozenset({"consented", "withheld", "released"})
 _LOCK = threading.Lock()
 _MUTED = {"style": "italic", "color": MUTED_TEXT}
 _CODED = re.compile(r"^(<=|>=)(\d+)%$")
@@ -93,7 +93,7 @@ def render_report(release: PartnerRelease) -> str:
             "name": gate,
             "count": int(release.gates.get(gate, 0)),
             "words": GATE_WORDS.get(gate, gate.replace("_", " ")),
-            "applies": individual or gate not in _INDIVIDUAL_GATES,
+            "applies": individual or gate not in INDIVIDUAL_GATES,
             "width": max(0.4, 100 * int(release.gates.get(gate, 0)) / enrolled),
         }
         for gate in GATES
