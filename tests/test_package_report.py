@@ -4,7 +4,6 @@ every package meets, including a render in headless Chromium."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 import re
@@ -13,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 import polars as pl
-from markupsafe import escape
 import pytest
+from markupsafe import escape
 from package_fixtures import RAW_IDS, aggregate_table, release
 from package_standards import check_csv_formulas, check_package
 
