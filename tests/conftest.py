@@ -41,7 +41,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
         except AssertionError as exc:
             failures.append(str(exc))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    if reporter is not None and checked:
         reporter.ensure_newline()
         reporter.write_line(f"package standards: {checked} package(s) checked, {len(failures)} failing")
         for failure in failures:

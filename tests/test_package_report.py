@@ -196,3 +196,20 @@ def test_report_names_no_student_value(tmp_path: Path) -> None:
     page = render_report(dataclasses.replace(rel))
     for key in rel.tables["students"]["student_key"]:
         assert key not in page
+
+
+def test_every_reason_code_the_release_can_write_is_explained() -> None:
+    from datashare.release.disclosure import REASONS as RELEASE_REASONS
+
+    assert set(RELEASE_REASONS) | {"not_supplied"} <= set(REASONS)
+
+
+def test_report_and_readme_tell_the_partner_to_destroy_withdrawn_records(tmp_path: Path) -> None:
+    rel = release()
+    withdrawn = pl.DataFrame({"student_key": rel.tables["students"]["student_key"][:2], "reason": ["consent_revoked", "not_eligible"]})
+    page = render_report(dataclasses.replace(rel, tables={**rel.tables, "withdrawn": withdrawn}))
+    assert "2 student(s) whose individual records an earlier release gave you" in page
+    from datashare.package.describe import GRAIN, describe_column, table_schema
+
+    assert "consent_revoked" in describe_column("withdrawn", "reason") and "withdrawn" in GRAIN
+    assert table_schema("withdrawn", withdrawn)["primaryKey"] == ["student_key"]

@@ -102,8 +102,9 @@ def render_report(release: PartnerRelease) -> str:
     individual_files = [
         {"table": name, "rows": df.height, "grain": GRAIN.get(name, "")}
         for name, df in release.tables.items()
-        if name != "aggregate_comparison"
+        if name not in ("aggregate_comparison", "withdrawn")
     ]
+    withdrawn = release.tables.get("withdrawn")
     return _template().render(
         agreement=agreement,
         as_of=release.as_of.isoformat(),
@@ -115,6 +116,7 @@ def render_report(release: PartnerRelease) -> str:
         reasons=[(code, REASONS.get(code, code)) for code in seen],
         all_reasons=REASONS,
         individual_files=individual_files,
+        withdrawn=withdrawn.height if withdrawn is not None else None,
         served_colour=SERVED_COLOUR,
         comparison_colour=COMPARISON_COLOUR,
     )
