@@ -239,57 +239,93 @@ def _say(side: Side) -> str:
     return side.display
 
 
-def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
-    """One horizontal grouped bar chart as inline SVG markup (no XML prolog)."""
-    import matplotlib  # noqa: PLC0415
+_SETTINGS = {
+    "svg.fonttype": "none",
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # shipped with matplotlib: the same layout everywhere
+    "font.size": 9,
+    "hatch.linewidth": 0.8,
+    "axes.edgecolor": MUTED_TEXT,
+    "text.color": "#1a1a1a",
+    "xtick.color": MUTED_TEXT,
+    "ytick.color": "#1a1a1a",
+}
+_CANVAS: list[Any] = []
+"""The one figure and axes every chart is drawn on, made on first use (under ``_LOCK``).
 
-    from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
+Reusing them, and removing only the bars and texts of the previous chart, halves a
+chart's cost: a new figure with its axes and ticks costs about as much as the chart."""
+
+
+def _canvas() -> tuple[Any, Any]:
+    if not _CANVAS:
+        from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
+        from matplotlib.figure import Figure  # noqa: PLC0415
+
+        fig = Figure(figsize=(7.2, 3))
+        FigureCanvasSVG(fig)
+        ax = fig.add_axes((0.30, 0.1, 0.62, 0.8))
+        # School names are drawn as text rather than y ticks: a tick is several artists.
+        ax.set_yticks([])
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
+        ax.set_axisbelow(True)
+        _CANVAS.extend((fig, ax))
+    return _CANVAS[0], _CANVAS[1]
+
+
+def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """One horizontal grouped bar chart as inline SVG markup (no XML prolog).
+
+    Every setting a chart depends on (size, position, limits, ticks) is set for each chart,
+    so a chart's bytes do not depend on what was drawn before it on the shared canvas.
+    """
+    import matplotlib  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     proportion = _is_proportion(metric)
     scale = 100.0 if proportion else 1.0
     values = [s.value for r in rows for s in r["sides"] if s.value is not None]
     top = 100.0 if proportion else max([1.0, *(v * 1.25 for v in values)])
-    settings = {
-        "svg.hashsalt": f"datashare-report-{metric}",
-        "svg.fonttype": "none",
-        "font.family": "sans-serif",
-        "font.sans-serif": ["DejaVu Sans"],  # shipped with matplotlib: the same layout everywhere
-        "font.size": 9,
-        "hatch.linewidth": 0.8,
-        "axes.edgecolor": MUTED_TEXT,
-        "text.color": "#1a1a1a",
-        "xtick.color": MUTED_TEXT,
-        "ytick.color": "#1a1a1a",
-    }
     height = 0.7 + 0.42 * len(rows)
+    bar = 0.38
+    bars: dict[str, list[tuple[float, float, float]]] = {"served": [], "comparison": []}
+    ranges: list[tuple[float, float, float, str]] = []
+    labels: list[tuple[float, float, str, str, dict[str, str]]] = []
+    for index, row in enumerate(rows):
+        y = len(rows) - 1 - index
+        served, comparison = row["sides"]
+        if served.state == comparison.state == "withheld":
+            labels.append((top * 0.01, y, "both figures withheld (see the table)", "left", _MUTED))
+            continue
+        for name, at, side in (("served", y + bar / 2, served), ("comparison", y - bar / 2, comparison)):
+            if side.state == "published":
+                width = side.value * scale
+                bars[name].append((at, width, 0.0))
+                labels.append((width + top * 0.01, at, side.display, "left", {}))
+            elif side.state == "coded":
+                low, high = side.low * scale, side.high * scale
+                ranges.append((at, high - low, low, name))
+                right = high < top * 0.8
+                labels.append((high + top * 0.01 if right else low - top * 0.01, at,
+                               f"{side.display} (range)", "left" if right else "right", {}))
+            else:
+                labels.append((top * 0.01, at, f"{name} figure withheld", "left", _MUTED))
+    if proportion:
+        ticks = [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        tick_labels = [f"{t:.0f}%" for t in ticks]
+    else:
+        ticks = [float(t) for t in MaxNLocator(5).tick_values(0, top) if 0 <= t <= top * 1.18]
+        tick_labels = [f"{t:g}" for t in ticks]
+    settings = {**_SETTINGS, "svg.hashsalt": f"datashare-report-{metric}"}
     with _LOCK, matplotlib.rc_context(settings):
-        fig = Figure(figsize=(7.2, height))
-        FigureCanvasSVG(fig)
-        ax = fig.add_axes((0.30, 0.45 / height, 0.62, 1 - 0.6 / height))
-        bar = 0.38
-        bars: dict[str, list[tuple[float, float, float]]] = {"served": [], "comparison": [], "range": []}
-        ranges: list[tuple[float, float, float, str]] = []
-        labels: list[tuple[float, float, str, str, dict[str, str]]] = []
-        for index, row in enumerate(rows):
-            y = len(rows) - 1 - index
-            served, comparison = row["sides"]
-            if served.state == comparison.state == "withheld":
-                labels.append((top * 0.01, y, "both figures withheld (see the table)", "left", _MUTED))
-                continue
-            for name, at, side in (("served", y + bar / 2, served), ("comparison", y - bar / 2, comparison)):
-                if side.state == "published":
-                    width = side.value * scale
-                    bars[name].append((at, width, 0.0))
-                    labels.append((width + top * 0.01, at, side.display, "left", {}))
-                elif side.state == "coded":
-                    low, high = side.low * scale, side.high * scale
-                    ranges.append((at, high - low, low, name))
-                    right = high < top * 0.8
-                    labels.append((high + top * 0.01 if right else low - top * 0.01, at,
-                                   f"{side.display} (range)", "left" if right else "right", {}))
-                else:
-                    labels.append((top * 0.01, at, f"{name} figure withheld", "left", _MUTED))
+        fig, ax = _canvas()
+        for container in list(ax.containers):
+            container.remove()
+        for artist in [*ax.patches, *ax.texts]:
+            artist.remove()
+        fig.set_size_inches(7.2, height)
+        ax.set_position((0.30, 0.45 / height, 0.62, 1 - 0.6 / height))
         for name, colour, hatch in (("served", SERVED_COLOUR, None), ("comparison", COMPARISON_COLOUR, "///")):
             if bars[name]:
                 at, width, left = zip(*bars[name], strict=True)
@@ -303,21 +339,13 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
                         hatch="xx", linewidth=1.2)
         for x, y, text, align, style in labels:
             ax.text(x, y, text, va="center", ha=align, fontsize=8, **style)
-        # School names as plain text rather than y ticks: a matplotlib tick is several
-        # artists, and tick creation was most of a report's drawing time.
-        ax.set_yticks([])
         names = ax.get_yaxis_transform()
         for index, row in enumerate(rows):
             ax.text(-0.02, len(rows) - 1 - index, _short(row["school"]), transform=names, ha="right",
                     va="center", fontweight="bold" if row["is_all"] else "normal")
-        ax.set_xlim(0, top * 1.18 if not proportion else 118)
+        ax.set_xlim(0, top * 1.18)
         ax.set_ylim(-0.6, len(rows) - 0.4)
-        if proportion:
-            ax.set_xticks([0, 20, 40, 60, 80, 100])
-            ax.set_xticklabels(["0%", "20%", "40%", "60%", "80%", "100%"])
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
-        ax.set_axisbelow(True)
+        ax.set_xticks(ticks, tick_labels)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
