@@ -213,3 +213,34 @@ def test_report_and_readme_tell_the_partner_to_destroy_withdrawn_records(tmp_pat
 
     assert "consent_revoked" in describe_column("withdrawn", "reason") and "withdrawn" in GRAIN
     assert table_schema("withdrawn", withdrawn)["primaryKey"] == ["student_key"]
+
+
+def test_a_district_of_many_schools_charts_the_largest_and_tables_them_all() -> None:
+    from datashare.package.report import CHART_SCHOOLS
+
+    count = CHART_SCHOOLS + 10
+    ids = [f"S{i:02d}" for i in range(count)]
+    rows = {
+        "school_id": [*ids, "ALL"],
+        "school_name": [f"School {i:02d}" for i in range(count)] + ["All schools"],
+        "metric": ["attendance_rate"] * (count + 1),
+        "served_n": [10 + i for i in range(count)] + [500],
+        "served_value": [0.9] * (count + 1),
+        "served_display": ["90.0%"] * (count + 1),
+        "comparison_n": [100] * (count + 1),
+        "comparison_value": [0.8] * (count + 1),
+        "comparison_display": ["80.0%"] * (count + 1),
+        "difference": [0.1] * (count + 1),
+        "suppressed": [False] * (count + 1),
+        "note": [None] * (count + 1),
+    }
+    table = pl.DataFrame(rows, schema_overrides={"served_n": pl.Int64, "comparison_n": pl.Int64})
+    rel = release(individual=False)
+    agreement = rel.agreement.model_copy(
+        update={"aggregate": rel.agreement.aggregate.model_copy(update={"metrics": ("attendance_rate",)})}
+    )
+    page = render_report(dataclasses.replace(rel, agreement=agreement, tables={"aggregate_comparison": table}))
+    chart = page[page.index("<svg"): page.index("</svg>")]
+    assert "School 24" in chart and "School 10" in chart and "School 09" not in chart  # the 15 largest
+    assert page.count("<th scope=\"row\">School ") == count  # the table lists every school
+    assert f"the {CHART_SCHOOLS} schools with the most served students" in page

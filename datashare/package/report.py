@@ -60,6 +60,8 @@ GATE_WORDS: dict[str, str] = {
 }
 """Plain words for each gate; a gate not listed here is shown by its name."""
 
+CHART_SCHOOLS = 15
+"""The most schools one chart draws; see :func:`_charted`."""
 INDIVIDUAL_GATES = frozenset({"consented", "withheld", "released"})
 _LOCK = threading.Lock()
 _MUTED = {"style": "italic", "color": MUTED_TEXT}
@@ -146,7 +148,11 @@ def _metrics(release: PartnerRelease, table: pl.DataFrame) -> list[dict[str, Any
     """Each metric's rows (schools in file order, ``ALL`` last) with both sides classified."""
     assert release.agreement.aggregate is not None
     out = []
-    ordered = table.with_row_index("_order").sort(pl.col("school_id") == "ALL", "_order")
+    ordered = (
+        table.with_row_index("_order")
+        .with_columns(_difference_text())
+        .sort(pl.col("school_id") == "ALL", "_order")
+    )
     parts = ordered.partition_by("metric", as_dict=True, include_key=True)
     for metric in release.agreement.aggregate.metrics:
         part = parts.get((metric,), ordered.clear())
@@ -159,7 +165,7 @@ def _metrics(release: PartnerRelease, table: pl.DataFrame) -> list[dict[str, Any
                     "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
                     "is_all": rec["school_id"] == "ALL",
                     "sides": sides,
-                    "difference": _format(rec["difference"], metric, signed=True),
+                    "difference": rec["difference_text"] or "",
                     "reasons": [(label, code) for label, side in zip(("served", "comparison"), sides, strict=True)
                                 for code in side.reasons],
                 }
@@ -171,11 +177,35 @@ def _metrics(release: PartnerRelease, table: pl.DataFrame) -> list[dict[str, Any
                 "words": METRIC_WORDS.get(metric, ""),
                 "unit": "percent" if _is_proportion(metric) else "mean",
                 "rows": rows,
-                "svg": _chart(metric, rows),
-                "summary": _summary(rows),
+                **_charted(metric, rows),
             }
         )
     return out
+
+
+def _charted(metric: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The chart of one metric, its text equivalent, and what it leaves to the table.
+
+    Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and its
+    cost: a report's time is nearly all text layout, per drawn school) would grow with the
+    district while telling program staff little, so it draws the ``ALL`` row and the
+    schools with the most served students among those with a published figure; the table
+    still lists every school.
+    """
+    schools = [r for r in rows if not r["is_all"]]
+    drawn = list(rows)
+    if len(schools) > CHART_SCHOOLS:
+        shown = [r for r in schools if any(side.state != "withheld" for side in r["sides"])]
+        shown.sort(key=lambda r: -(r["sides"][0].n or 0))
+        keep = {id(r) for r in shown[:CHART_SCHOOLS]}
+        drawn = [r for r in rows if r["is_all"] or id(r) in keep]
+    left_out = len(rows) - len(drawn)
+    return {
+        "svg": _chart(metric, drawn),
+        "summary": _summary(drawn),
+        "left_out": left_out,
+        "drawn_schools": len(drawn) - sum(1 for r in drawn if r["is_all"]),
+    }
 
 
 def _notes(note: str | None) -> dict[str, tuple[str, ...]]:
@@ -202,7 +232,7 @@ def _side(rec: Mapping[str, Any], side: str, metric: str, notes: Mapping[str, tu
     n = rec[f"{side}_n"]
     coded = _CODED.match(display)
     if value is not None:
-        return Side(n, value, _format(value, metric), "published", notes[side])
+        return Side(n, value, display, "published", notes[side])
     if coded and metric in SHARE_METRICS:
         bound = int(coded.group(2)) / 100
         low, high = (0.0, bound) if coded.group(1) == "<=" else (bound, 1.0)
@@ -211,15 +241,17 @@ def _side(rec: Mapping[str, Any], side: str, metric: str, notes: Mapping[str, tu
     return Side(None, None, "withheld", "withheld", notes[side])
 
 
-def _format(value: float | None, metric: str, *, signed: bool = False) -> str:
-    if value is None:
-        return ""
-    sign = "+" if signed and value > 0 else ("\u2212" if value < 0 else "")
-    if _is_proportion(metric):
-        text = f"{abs(value) * 100:.1f}" + ("" if signed else "%")
-    else:
-        text = f"{abs(value):.2f}"
-    return sign + text
+def _difference_text() -> pl.Expr:
+    """``difference`` as the table shows it: signed, in percentage points with one decimal for
+    proportions, with two decimals for means (one expression for the whole table)."""
+    diff = pl.col("difference")
+    mean = pl.col("metric").is_in(["incidents_per_student", "mean_gpa"])
+    scale = pl.when(mean).then(100).otherwise(10)
+    scaled = (diff.abs() * pl.when(mean).then(100).otherwise(1000)).round(0).cast(pl.Int64)
+    whole, part = scaled // scale, (scaled % scale).cast(pl.String)
+    body = pl.when(mean).then(pl.format("{}.{}", whole, part.str.zfill(2))).otherwise(pl.format("{}.{}", whole, part))
+    sign = pl.when(scaled == 0).then(pl.lit("")).when(diff > 0).then(pl.lit("+")).otherwise(pl.lit("\u2212"))
+    return pl.concat_str([sign, body]).alias("difference_text")
 
 
 def _summary(rows: Sequence[Mapping[str, Any]]) -> str:
