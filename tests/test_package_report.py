@@ -244,3 +244,17 @@ def test_a_district_of_many_schools_charts_the_largest_and_tables_them_all() -> 
     assert "School 24" in chart and "School 10" in chart and "School 09" not in chart  # the 15 largest
     assert page.count("<th scope=\"row\">School ") == count  # the table lists every school
     assert f"the {CHART_SCHOOLS} schools with the most served students" in page
+
+
+def test_a_metric_without_data_reads_not_supplied() -> None:
+    table = aggregate_table().with_columns(
+        pl.when(pl.col("metric") == "suspension_rate").then(None).otherwise(pl.col(c)).alias(c)
+        for c in ("served_n", "served_value", "comparison_n", "comparison_value", "difference")
+    ).with_columns(
+        pl.when(pl.col("metric") == "suspension_rate").then(pl.lit("not_supplied")).otherwise(pl.col("note")).alias("note"),
+        pl.when(pl.col("metric") == "suspension_rate").then(None).otherwise(pl.col("served_display")).alias("served_display"),
+        pl.when(pl.col("metric") == "suspension_rate").then(None).otherwise(pl.col("comparison_display")).alias("comparison_display"),
+    )
+    page = render_report(release(aggregate=table))
+    assert "no data supplied" in page and 'id="reason-not_supplied"' in page
+    assert str(escape(REASONS["not_supplied"])) in page

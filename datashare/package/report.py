@@ -238,6 +238,8 @@ def _side(rec: Mapping[str, Any], side: str, metric: str, notes: Mapping[str, tu
         low, high = (0.0, bound) if coded.group(1) == "<=" else (bound, 1.0)
         shown = display.replace("<=", "\u2264").replace(">=", "\u2265")
         return Side(n, None, shown, "coded", notes[side] or ("coded:extreme_share",), low, high)
+    if "not_supplied" in notes[side]:
+        return Side(None, None, "not supplied", "withheld", notes[side])
     return Side(None, None, "withheld", "withheld", notes[side])
 
 
@@ -328,7 +330,8 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
         y = len(rows) - 1 - index
         served, comparison = row["sides"]
         if served.state == comparison.state == "withheld":
-            labels.append((top * 0.01, y, "both figures withheld (see the table)", "left", _MUTED))
+            text = "no data supplied" if served.display == "not supplied" else "both figures withheld (see the table)"
+            labels.append((top * 0.01, y, text, "left", _MUTED))
             continue
         for name, at, side in (("served", y + bar / 2, served), ("comparison", y - bar / 2, comparison)):
             if side.state == "published":
