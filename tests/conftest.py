@@ -1,11 +1,12 @@
-"""Shared test setup: make the small fixture modules in tests/ importable."""
+"""Shared test setup: make the small fixture modules in tests/ importable, and check every
+package the suite wrote against the standards at the end of the session."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
