@@ -52,6 +52,7 @@ from datashare.package.bag import (
 from datashare.package.check import check_releases
 from datashare.package.encrypt import encrypt_package
 from datashare.package.ledger import LEDGER_DIR, stage_ledger
+from datashare.package.overview import INDEX, district_index
 from datashare.package.sign import load_private_key, sign_bag
 from datashare.package.verify import verify
 from datashare.release.types import PartnerRelease
@@ -146,18 +147,22 @@ def publish(
         for plan in plans:
             plan.status = _status(plan, replace)
         changed = [p for p in plans if p.status != "unchanged"]
-        records = [p.release.ledger for p in changed if p.release.ledger is not None]
+        ledger_records = [p.release.ledger for p in changed if p.release.ledger is not None]
         rosters = {
             (p.release.ledger.extract_id, p.release.ledger.covered_id): p.release.roster  # type: ignore[union-attr]
             for p in changed
             if p.release.ledger is not None and p.release.roster is not None
         }
-        staged_ledger = stage_ledger(records, rosters, staging / "ledger")  # type: ignore[arg-type]
+        staged_ledger = stage_ledger(ledger_records, rosters, staging / "ledger")  # type: ignore[arg-type]
         with_ledger = [p for p in changed if p.release.ledger is not None]
         for position, plan in enumerate(with_ledger):
             plan.ledger = staged_ledger[position]
         report = staging / "run_report.json"
-        report.write_text(dumps_json(_run_report(plans, out, operator)), encoding="utf-8")
+        run = _run_report(plans, out, operator)
+        report.write_text(dumps_json(run), encoding="utf-8")
+        records = [_read_json(p.bag / RELEASE_JSON) for p in plans]
+        index = district_index(run, records, root / "district" / "checks")
+        (staging / INDEX).write_text(index, encoding="utf-8")
         say("moving the packages into place")
         audit = _commit(plans, staging, root, report, inputs, operator)
     finally:
@@ -295,6 +300,11 @@ def _commit(
     if final_report.exists():
         moves.append((final_report, staging / "run_report.previous.json"))
     moves.append((report, final_report))
+    overview = district / INDEX  # the run's overview, written beside the run report
+    if (report.with_name(INDEX)).exists():
+        if overview.exists():
+            moves.append((overview, staging / f"previous-{INDEX}"))
+        moves.append((report.with_name(INDEX), overview))
 
     audit_path = district / "audit.jsonl"
     before = verify_audit(audit_path).entries if audit_path.exists() else 0
