@@ -22,8 +22,10 @@ from datashare.agreement.load import LoadedAgreement, load_agreements
 from datashare.errors import AgreementError
 from datashare.extract import Extract, load_extract
 from datashare.package.check import preload as preload_output_check
+from datashare.package.bag import sha256_file
+from datashare.package.ledger import extract_id, load_history
 from datashare.package.lock import lock_output
-from datashare.package.publish import PublishResult, publish
+from datashare.package.publish import PublishResult, publish, recover
 from datashare.package.sign import load_private_key
 from datashare.release.compute import compute_releases
 from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
@@ -101,10 +103,19 @@ def release(
     say("locking the output folder")
     lock = lock_output(out)  # before any student data is read; OutputLocked names the holder
     try:
+        # Complete any commit a killed run left half done, then remove what crashed runs
+        # left (staging, extract copies), then read what each partner holds (verified
+        # against the audit log), before any student data is read.
+        for line in recover(Path(out)):
+            say(f"recovered an interrupted run: {line}")
         left = remove_leftovers(out)
         if left:
             say(f"removed what interrupted runs left: {left.staging} staging folder(s), "
                 f"{left.workdirs} temporary copy folder(s) of an extract")
+        partners = sorted({a.agreement.partner.id for a in loaded if a.agreement.partner is not None})
+        history = load_history(Path(out) / "district", partners)
+        lap("holdings")
+
         preload_output_check()  # overlaps the slow import with validation
         say("validating the extract")
         owned = not isinstance(extract, Extract)
@@ -124,7 +135,10 @@ def release(
         if "attendance" in data.aggregates:
             # Derive once: the validator's pass over attendance already summed each student's days.
             tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
-        releases = compute_releases(tables, data.school_year, loaded, secret, as_of)
+        inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
+        releases = compute_releases(
+            tables, data.school_year, loaded, secret, as_of, history=history, extract_id=extract_id(inputs)
+        )
         lap("compute")
 
         say("checking, packaging and signing")
@@ -138,6 +152,7 @@ def release(
             replace=replace,
             operator=operator or default_operator(),
             progress=say,
+            input_sha256=inputs,
         )
     finally:
         if owned:

@@ -305,12 +305,6 @@ main()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a package moved under partners/ before a crash is recorded by the next run's recovery "
-    "(the commit journal of datashare.package.publish); until then the rerun finds it unchanged "
-    "and the log does not cover it",
-)
 def test_sigkill_between_moving_packages_then_a_rerun_records_them(district, tmp_path: Path, tmpdir_: Path) -> None:
     out, log = tmp_path / "out", tmp_path / "run.log"
     run = _start_run(district, out, tmpdir_, log, sys.executable, "-c", _KILL_AFTER_FIRST_MOVE, str(out))
