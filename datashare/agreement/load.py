@@ -2,6 +2,10 @@
 
 Loading an agreement file:
 
+0. refuse, before anything is built, a file larger than :data:`MAX_AGREEMENT_BYTES`, and
+   any anchor, alias (``&x``, ``*x``), merge key (``<<``) or explicit tag (``!!python/...``,
+   ``!!str``): an agreement is plain keys and values, and aliases let a few hundred bytes
+   expand into gigabytes (the "billion laughs");
 1. parse it with ruamel.yaml's round-trip loader, which keeps the line of every key and
    refuses a key given twice in one mapping (most YAML loaders keep the later one silently,
    which in an agreement could widen a release);
@@ -43,7 +47,7 @@ import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -62,6 +66,9 @@ Location = tuple[Path, int]
 """A file and a 1-based line."""
 
 _MAX_CHAIN = 16
+
+MAX_AGREEMENT_BYTES = 256 * 1024
+"""The largest agreement or template file read (a real one is about 2 KB)."""
 
 
 @dataclass(frozen=True)
@@ -118,12 +125,47 @@ def _yaml() -> YAML:
 
 def _read_yaml(path: Path) -> CommentedMap:
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        size = path.stat().st_size
+        if size > MAX_AGREEMENT_BYTES:
+            raise AgreementError(
+                f"{path}: the agreement file holds {size:,} bytes, more than the limit of "
+                f"{MAX_AGREEMENT_BYTES:,}; an agreement is a short YAML file"
+            )
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise AgreementError(f"{path}: agreement file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgreementError(f"{path}: cannot read the agreement file ({exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise AgreementError(f"{path}: the agreement file is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise AgreementError(f"{path}: cannot read the agreement file ({exc.strerror or exc.__class__.__name__})") from None
     return _parse_yaml(str(path), text)
+
+
+def _refuse_constructs(path: str, text: str) -> None:
+    """Refuse anchors, aliases, merge keys and explicit tags, from the parser's events alone
+    (nothing is constructed, so an alias bomb costs no memory)."""
+    yaml = _yaml()
+    for event in yaml.parse(text):
+        mark = event.start_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else path
+        kind = type(event).__name__
+        if kind == "AliasEvent" or getattr(event, "anchor", None) is not None:
+            raise AgreementError(
+                f"{where}: YAML anchors and aliases (&name, *name) are not allowed in an agreement; "
+                "write each value out in full (a template is shared with extends:)"
+            )
+        if getattr(event, "tag", None) is not None and kind in ("ScalarEvent", "MappingStartEvent", "SequenceStartEvent"):
+            raise AgreementError(
+                f"{where}: explicit YAML tags (such as !!python/... or !!str) are not allowed in an "
+                "agreement; write plain values (quote a value to keep it text)"
+            )
+        if kind == "ScalarEvent" and event.value == "<<" and event.style is None:
+            raise AgreementError(
+                f"{where}: YAML merge keys (<<) are not allowed in an agreement; write the keys out "
+                "(a template is shared with extends:)"
+            )
 
 
 @functools.lru_cache(maxsize=256)
@@ -131,6 +173,7 @@ def _parse_yaml(path: str, text: str) -> CommentedMap:
     """Parse one file's text, cached by path and content: a run of 200 agreements made from
     one template parses the template once. The result is shared: read it, never change it."""
     try:
+        _refuse_constructs(path, text)
         data = _yaml().load(text)
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
@@ -147,6 +190,8 @@ def _parse_yaml(path: str, text: str) -> CommentedMap:
         raise AgreementError(f"{path}{where}: YAML syntax error: {problem}") from None
     except YAMLError as exc:
         raise AgreementError(f"{path}: YAML syntax error: {exc}") from None
+    except RecursionError:
+        raise AgreementError(f"{path}: YAML nested too deeply; an agreement is a few levels of keys") from None
     if not isinstance(data, CommentedMap):
         raise AgreementError(f"{path}: expected a mapping of agreement keys at the top of the file")
     return data
@@ -201,6 +246,15 @@ def _is_path(reference: str) -> bool:
     return "/" in reference or "\\" in reference or reference.endswith((".yaml", ".yml"))
 
 
+def _is_absolute(reference: str) -> bool:
+    """``/x``, ``\\x``, ``~/x``, ``C:x``: anything not relative to the naming file's folder."""
+    return (
+        reference.startswith(("/", "\\", "~"))
+        or PureWindowsPath(reference).drive != ""
+        or PurePosixPath(reference).is_absolute()
+    )
+
+
 def resolve_extends(reference: str, naming_file: Path, *, template_dirs: Iterable[Path] = ()) -> Path:
     """The template file an ``extends`` value names (see the module docstring for the order).
 
@@ -208,6 +262,11 @@ def resolve_extends(reference: str, naming_file: Path, *, template_dirs: Iterabl
     folders and before the shipped templates.
     """
     folder = naming_file.parent
+    if _is_absolute(reference):
+        raise AgreementError(
+            f"{naming_file}: extends: {reference!r} is an absolute path; give a template name or a "
+            "path relative to this file's folder"
+        )
     if _is_path(reference):
         candidate = (folder / reference).resolve()
         if not candidate.is_file():
