@@ -466,13 +466,20 @@ def _locate(node: Any, prefix: str, per_file: list[tuple[Path, dict[str, int]]],
 def load_agreements(paths: Iterable[str | Path], *, template_dirs: Iterable[str | Path] = ()) -> list[LoadedAgreement]:
     """Load many agreements; a folder stands for every ``*.yaml`` directly in it, sorted.
 
-    Sub-folders (``templates/`` among them) are not searched. Two files with the same
-    agreement id are an error naming both.
+    Sub-folders (``templates/`` among them) are not searched; a folder without any
+    ``*.yaml`` is an error naming it. Two files with the same agreement id are an error
+    naming both.
     """
     files: list[Path] = []
     for entry in map(Path, paths):
         if entry.is_dir():
-            files.extend(sorted(p for p in entry.glob("*.yaml") if p.is_file()))
+            found = sorted(p for p in entry.glob("*.yaml") if p.is_file())
+            if not found:
+                raise AgreementError(
+                    f"{entry}: no agreement file (*.yaml) in this folder; sub-folders such as "
+                    "templates/ are not searched. Give an agreement file or a folder that holds them"
+                )
+            files.extend(found)
         else:
             files.append(entry)
     template_dirs = tuple(template_dirs)

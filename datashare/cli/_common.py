@@ -1,4 +1,10 @@
-"""What every command shares: one console, and turning a DatashareError into an exit."""
+"""What every command shares: one console, and turning a DatashareError into an exit.
+
+Both consoles soft-wrap: a message is printed as one line and left to the terminal to
+wrap, never broken at 80 columns into a pipe, a log or a scheduler's mail, where a path or
+a file name cut in two cannot be searched for. Tables (the validation report, the run
+summary) are printed with ``soft_wrap=False`` to keep their columns.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,8 @@ from rich.markup import escape
 
 from datashare.errors import DatashareError
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import pyrage
 
+from datashare._private import restrict_tree
 from datashare.errors import PackageError
 
 _MTIME = 0
@@ -145,12 +146,13 @@ def decrypt_package(file: Path, identity_file: Path, out_dir: Path) -> Path:
     created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
     try:
         for folder in reversed(created):
-            folder.mkdir(mode=0o750)
+            folder.mkdir()
+            os.chmod(folder, 0o750)
         with tempfile.TemporaryDirectory(prefix=".datashare-decrypt-", dir=out_dir.parent) as private:
             with tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:") as tar:
                 tar.extractall(private, members=tar.getmembers(), filter="data")
             unpacked = Path(private) / top
-            _restrict(unpacked)
+            restrict_tree(unpacked)
             os.rename(unpacked, out_dir / top)
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
         for folder in created:
@@ -216,10 +218,3 @@ def _safe_parts(file: Path, member: tarfile.TarInfo) -> tuple[str, ...]:
             f"{file}: archive member {name!r} is a link or special file; refused"
         )
     return path.parts
-
-
-def _restrict(root: Path) -> None:
-    """Folders 0750 and files 0640, whatever the archive or the umask said."""
-    os.chmod(root, 0o750)
-    for path in root.rglob("*"):
-        os.chmod(path, 0o750 if path.is_dir() else 0o640)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import polars as pl
 
+from datashare._private import restrict_tree
 from datashare.errors import DatashareError, PackageExists, ReleaseError
 from datashare.package.audit import AuditResult, append_entries
 from datashare.package.bag import (
@@ -99,8 +100,12 @@ def publish(
     replace: bool = False,
     operator: str | None = None,
     progress: Progress | None = None,
+    warnings: Sequence[str] = (),
 ) -> PublishResult:
-    """Check every release, write, sign and encrypt them, then move them all into ``out`` or none."""
+    """Check every release, write, sign and encrypt them, then move them all into ``out`` or none.
+
+    ``warnings`` (that did not stop the run) go into ``run_report.json``. Every staged file
+    is made private (:func:`~datashare._private.restrict_tree`) before it is moved."""
     out = Path(out)
     say = progress or (lambda _message: None)
     seen: set[tuple[str, str]] = set()
@@ -137,7 +142,8 @@ def publish(
         for plan in plans:
             plan.status = _status(plan, replace)
         report = staging / "run_report.json"
-        report.write_text(dumps_json(_run_report(plans, out, operator)), encoding="utf-8")
+        report.write_text(dumps_json({**_run_report(plans, out, operator), "warnings": list(warnings)}), encoding="utf-8")
+        restrict_tree(staging)
         say("moving the packages into place")
         audit = _commit(plans, staging, out, report, inputs, operator)
     finally:
