@@ -99,7 +99,7 @@ def partner_warnings(agreements: Iterable[LoadedAgreement], contact_partner_ids:
         if partner is None or partner.id in known:
             continue
         near = list(by_folded.get(partner.id.casefold(), []))
-        near += [p for p in difflib.get_close_matches(partner.id, known, n=3, cutoff=0.75) if p not in near]
+        near += [p for p in difflib.get_close_matches(partner.id, known, n=3, cutoff=0.6) if p not in near]
         hint = (
             f"; did you mean {', '.join(repr(p) for p in near)} in service_contacts.partner_id? "
             "Partner ids must match exactly"
@@ -108,7 +108,7 @@ def partner_warnings(agreements: Iterable[LoadedAgreement], contact_partner_ids:
         )
         warnings.append(
             f"{_name(loaded)}: partner {partner.id!r} has no service contacts in the extract, so no "
-            f"student is eligible and nothing is released for it{hint}"
+            f"student counts as served and its package holds no served figure or individual record{hint}"
         )
     return warnings
 
