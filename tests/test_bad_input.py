@@ -84,7 +84,7 @@ def test_quoted_merge_key_is_an_unknown_key_not_a_merge(tmp_path: Path) -> None:
 
 def test_oversized_agreement_file_is_refused_unread(tmp_path: Path) -> None:
     text = BASE + "#" + "x" * MAX_AGREEMENT_BYTES + "\n"
-    with pytest.raises(AgreementError, match=r"more than the limit of 262,144"):
+    with pytest.raises(AgreementError, match=r"more than the limit of 65,536"):
         load_agreement(_write(tmp_path, text))
 
 
@@ -327,3 +327,19 @@ def test_unpacked_package_is_private(tmp_path: Path, identity: tuple[Path, str])
     modes = {p.stat().st_mode & 0o777 for p in [unpacked, *unpacked.rglob("*")]}
     assert modes <= {0o750, 0o640}
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_thousands_of_unclosed_brackets_are_refused_at_once(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    with pytest.raises(AgreementError, match=r"line 1: brackets nested more than 32 deep"):
+        load_agreement(_write(tmp_path, "title: " + "[" * 3000 + "\n"))
+    assert time.perf_counter() - started < 1
+
+
+def test_many_unknown_keys_are_counted_not_all_listed(tmp_path: Path) -> None:
+    text = "".join(f"k{i}: {i}\n" for i in range(300))
+    with pytest.raises(AgreementError) as info:
+        load_agreement(_write(tmp_path, text))
+    message = str(info.value)
+    assert message.count("unknown key") == 20
+    assert message.endswith("... and 280 more problem(s)")

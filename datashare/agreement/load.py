@@ -67,8 +67,12 @@ Location = tuple[Path, int]
 
 _MAX_CHAIN = 16
 
-MAX_AGREEMENT_BYTES = 256 * 1024
-"""The largest agreement or template file read (a real one is about 2 KB)."""
+MAX_AGREEMENT_BYTES = 64 * 1024
+"""The largest agreement or template file read (a real one is about 2 KB; the YAML parser
+needs about a second per 25 KB of keys, so the limit also bounds the time to refuse one)."""
+
+_MAX_PROBLEMS = 20
+"""Validation problems listed in one message; the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,24 @@ def _read_yaml(path: Path) -> CommentedMap:
     return _parse_yaml(str(path), text)
 
 
+MAX_NESTING = 32
+"""Deepest nesting of ``[`` and ``{`` read; an agreement needs three or four levels, and the
+YAML scanner slows quadratically on thousands of unclosed brackets."""
+
+
+def _refuse_deep_nesting(path: str, text: str) -> None:
+    depth = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if match[0] in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            line = text.count("\n", 0, match.start()) + 1
+            raise AgreementError(
+                f"{path}, line {line}: brackets nested more than {MAX_NESTING} deep; an agreement "
+                "is a few levels of keys and lists (is a closing ] or } missing?)"
+            )
+
+
 def _refuse_constructs(path: str, text: str) -> None:
     """Refuse anchors, aliases, merge keys and explicit tags, from the parser's events alone
     (nothing is constructed, so an alias bomb costs no memory)."""
@@ -173,6 +195,7 @@ def _parse_yaml(path: str, text: str) -> CommentedMap:
     """Parse one file's text, cached by path and content: a run of 200 agreements made from
     one template parses the template once. The result is shared: read it, never change it."""
     try:
+        _refuse_deep_nesting(path, text)
         _refuse_constructs(path, text)
         data = _yaml().load(text)
     except DuplicateKeyError as exc:
@@ -389,6 +412,8 @@ def _validation_error(
         if text not in seen:
             seen.add(text)
             problems.append(text)
+    if len(problems) > _MAX_PROBLEMS:
+        problems = [*problems[:_MAX_PROBLEMS], f"... and {len(problems) - _MAX_PROBLEMS} more problem(s)"]
     return AgreementError(f"{path}: invalid agreement:\n  " + "\n  ".join(problems))
 
 
