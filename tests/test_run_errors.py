@@ -233,3 +233,16 @@ def test_messages_are_not_wrapped_into_a_pipe(district, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "data/aggregate_comparison.csv: altered (its sha256 differs from manifest-sha256.txt)" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_output_file_in_a_missing_folder_is_a_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["review", str(EXAMPLE), "-o", str(tmp_path / "missing" / "review.md")])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"error: {tmp_path / 'missing' / 'review.md'}: No such file or directory" in result.output
+
+
+def test_a_folder_given_as_an_agreement_file_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["review", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"error: {tmp_path}: is a folder; give an agreement file" in result.output

@@ -129,6 +129,8 @@ def _yaml() -> YAML:
 
 def _read_yaml(path: Path) -> CommentedMap:
     try:
+        if path.is_dir():
+            raise AgreementError(f"{path}: is a folder; give an agreement file (*.yaml)")
         if not path.is_file():
             raise FileNotFoundError(path)
         size = path.stat().st_size

@@ -35,7 +35,8 @@ def review(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        with user_errors():
+            output.write_text(text, encoding="utf-8")
         err_console.print(f"wrote {output}", highlight=False)
     if loaded.errors:
         err_console.print(f"[bold red]{len(loaded.errors)} lint error(s):[/] this agreement would be refused",

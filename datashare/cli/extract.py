@@ -72,7 +72,8 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
             result = run_validation(extract_dir, school_year=school_year)
         render_report(result)
         if report is not None:
-            result.write_json(report)
+            with user_errors():
+                result.write_json(report)
             console.print(f"Report written to {escape(str(report))}")
         raise typer.Exit(0 if result.valid else 1)
 
