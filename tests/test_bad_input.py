@@ -343,3 +343,10 @@ def test_many_unknown_keys_are_counted_not_all_listed(tmp_path: Path) -> None:
     message = str(info.value)
     assert message.count("unknown key") == 20
     assert message.endswith("... and 280 more problem(s)")
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "2025-00-10", "2026-02-30 10:00:00"])
+def test_impossible_dates_are_named_with_their_line(tmp_path: Path, value: str) -> None:
+    text = BASE.replace("expires: 2026-08-31", f"expires: {value}")
+    with pytest.raises(AgreementError, match=rf"agreement\.yaml, line 8, column \d+: '{value}' is not a calendar date"):
+        load_agreement(_write(tmp_path, text))

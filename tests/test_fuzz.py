@@ -130,6 +130,7 @@ BOMB = "\n".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'x'}]" 
 @example(source=TEMPLATE, edits=[("append", 0, "<<: {purpose: Evaluate the services for the students served.}")])
 @example(source=TEMPLATE, edits=[("append", 0, "term: {effective: 2025-08-01, expires: 9999-08-31}")])
 @example(source=TEMPLATE, edits=[("append", 0, "eligibility: {min_contacts: 99999999999999999999}")])
+@example(source=TEMPLATE, edits=[("append", 0, "term: {effective: 2026-02-30, expires: 2026-08-31}")])
 @example(source=TEMPLATE, edits=[("append", 0, "extends: /etc/hosts")])
 @example(source=TEMPLATE, edits=[("append", 0, "title: " + "[" * 3000)])
 def test_fuzz_agreements_through_the_api(source: Path, edits: list[tuple[str, int, str]]) -> None:

@@ -167,6 +167,11 @@ def _refuse_deep_nesting(path: str, text: str) -> None:
             )
 
 
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:$|[Tt ])")
+"""A plain scalar YAML reads as a date (or timestamp): checked here, with its line, because
+the YAML library fails on ``2026-02-30`` with a bare ``ValueError``."""
+
+
 def _refuse_constructs(path: str, text: str) -> None:
     """Refuse anchors, aliases, merge keys and explicit tags, from the parser's events alone
     (nothing is constructed, so an alias bomb costs no memory)."""
@@ -185,6 +190,13 @@ def _refuse_constructs(path: str, text: str) -> None:
                 f"{where}: explicit YAML tags (such as !!python/... or !!str) are not allowed in an "
                 "agreement; write plain values (quote a value to keep it text)"
             )
+        if kind == "ScalarEvent" and event.style is None and (day := _DATE.match(event.value)):
+            try:
+                dt.date(int(day[1]), int(day[2]), int(day[3]))
+            except ValueError:
+                raise AgreementError(
+                    f"{where}: {event.value!r} is not a calendar date; expected YYYY-MM-DD"
+                ) from None
         if kind == "ScalarEvent" and event.value == "<<" and event.style is None:
             raise AgreementError(
                 f"{where}: YAML merge keys (<<) are not allowed in an agreement; write the keys out "
@@ -217,6 +229,8 @@ def _parse_yaml(path: str, text: str) -> CommentedMap:
         raise AgreementError(f"{path}: YAML syntax error: {exc}") from None
     except RecursionError:
         raise AgreementError(f"{path}: YAML nested too deeply; an agreement is a few levels of keys") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value the YAML library cannot build
+        raise AgreementError(f"{path}: a value cannot be read ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(data, CommentedMap):
         raise AgreementError(f"{path}: expected a mapping of agreement keys at the top of the file")
     return data
