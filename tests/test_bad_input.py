@@ -350,3 +350,9 @@ def test_impossible_dates_are_named_with_their_line(tmp_path: Path, value: str) 
     text = BASE.replace("expires: 2026-08-31", f"expires: {value}")
     with pytest.raises(AgreementError, match=rf"agreement\.yaml, line 8, column \d+: '{value}' is not a calendar date"):
         load_agreement(_write(tmp_path, text))
+
+
+def test_an_empty_metric_list_is_refused_at_load(tmp_path: Path) -> None:
+    text = BASE.replace("metrics: [attendance_rate, mean_gpa]", "metrics: []")
+    with pytest.raises(AgreementError, match=r"aggregate\.metrics \(agreement\.yaml, line \d+\): list at least one entry"):
+        load_agreement(_write(tmp_path, text))

@@ -402,6 +402,8 @@ def _describe(error: dict, parts: list[str | int]) -> str:
         return f"unknown key {parts[-1]!r}{allowed}"
     if kind == "missing":
         return f"missing required key {parts[-1]!r}" if parts else "missing required key"
+    if kind == "too_short":
+        return "list at least one entry, or remove the key"
     if kind == "string_pattern_mismatch":
         return "expected lowercase letters, digits and inner hyphens only ([a-z0-9-])"
     message = error["msg"]

@@ -72,7 +72,7 @@ class Eligibility(_Frozen):
 class Aggregate(_Frozen):
     """The de-identified comparison; no consent needed, small cells suppressed."""
 
-    metrics: tuple[Metric, ...] = METRICS
+    metrics: tuple[Metric, ...] = Field(default=METRICS, min_length=1)
     min_cell_size: int = Field(default=10, ge=1, le=MAX_MIN_CELL_SIZE)
 
 
