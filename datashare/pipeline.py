@@ -21,7 +21,7 @@ from pathlib import Path
 
 from datashare._private import private_files
 from datashare.agreement.load import LoadedAgreement, load_agreements
-from datashare.errors import AgreementError
+from datashare.errors import AgreementError, ReleaseError
 from datashare.extract import Extract, load_extract
 from datashare.package.check import preload as preload_output_check
 from datashare.package.publish import PublishResult, publish
@@ -86,6 +86,8 @@ def release(
         timings[stage] = round(now - clock, 3)
         clock = now
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ReleaseError(f"{out}: the output folder is a file; give a folder for --out")
     say("reading the key files")
     secret = read_secret(key_file)
     if signing_key is not None:

@@ -246,3 +246,14 @@ def test_a_folder_given_as_an_agreement_file_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["review", str(tmp_path)])
     assert result.exit_code == 2
     assert f"error: {tmp_path}: is a folder; give an agreement file" in result.output
+
+
+def test_out_that_is_a_file_is_named(district, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("")
+    result = CliRunner().invoke(app, [
+        "run", "--extract", str(district["extract"]), "--agreements", str(EXAMPLE), "--key-file", str(district["key"]),
+        "--as-of", AS_OF.isoformat(), "--out", str(out),
+    ])
+    assert result.exit_code == 2
+    assert f"error: {out}: the output folder is a file; give a folder for --out" in result.output
