@@ -170,14 +170,27 @@ def test_fuzz_agreements_through_the_cli(edits: list[tuple[str, int, str]]) -> N
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def signing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from datashare.package.sign import generate_signing_keys
+
+    folder = tmp_path_factory.mktemp("signing")
+    generate_signing_keys(folder / "signing.pem", folder / "signing.pub")
+    return folder / "signing.pem", folder / "signing.pub"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, signing: tuple[Path, Path]) -> Path:
+    from datashare.package.sign import load_private_key, sign_bag
+
     bag = tmp_path_factory.mktemp("bag") / "el-centro-2025-2026"
     write_package(release(), bag)
-    verify(bag)
+    sign_bag(bag, load_private_key(signing[0]))
+    verify(bag, public_key=signing[1])
     return bag
 
 
-TAGS = ["bagit.txt", "bag-info.txt", "release.json", "manifest-sha256.txt", "tagmanifest-sha256.txt"]
+TAGS = ["bagit.txt", "bag-info.txt", "release.json", "manifest-sha256.txt", "tagmanifest-sha256.txt",
+        "tagmanifest-sha256.txt.sig", "data/datapackage.json", "data/aggregate_comparison.csv"]
 
 
 def _mutate_bytes(data: st.DataObject, raw: bytes) -> bytes:
@@ -216,17 +229,24 @@ def _retag(bag: Path) -> None:
 
 
 @settings(FUZZ, max_examples=60)
-@given(data=st.data(), name=st.sampled_from(TAGS), retag=st.booleans())
-def test_fuzz_package_tag_files(pristine: Path, data: st.DataObject, name: str, retag: bool) -> None:
+@given(data=st.data(), name=st.sampled_from(TAGS), retag=st.booleans(), checked=st.booleans())
+def test_fuzz_package_tag_files(
+    pristine: Path, signing: tuple[Path, Path], data: st.DataObject, name: str, retag: bool, checked: bool
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         bag = Path(folder) / pristine.name
         shutil.copytree(pristine, bag)
-        (bag / name).write_bytes(_mutate_bytes(data, (bag / name).read_bytes()))
+        original = (bag / name).read_bytes()
+        mutated = _mutate_bytes(data, original)
+        (bag / name).write_bytes(mutated)
         if retag and name != "tagmanifest-sha256.txt":
             _retag(bag)
-        settles(lambda: verify(bag))
+        key = signing[1] if checked else None
+        outcome = settles(lambda: verify(bag, public_key=key))
+        if checked and mutated != original:
+            assert isinstance(outcome, DatashareError), "an altered package passed a signature check"
         with bounded():
-            result = CliRunner().invoke(app, ["verify", str(bag)])
+            result = CliRunner().invoke(app, ["verify", str(bag), *(["--public-key", str(key)] if key else [])])
         assert result.exit_code in (0, 1), result.output
         assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
 
