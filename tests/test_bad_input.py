@@ -356,3 +356,8 @@ def test_an_empty_metric_list_is_refused_at_load(tmp_path: Path) -> None:
     text = BASE.replace("metrics: [attendance_rate, mean_gpa]", "metrics: []")
     with pytest.raises(AgreementError, match=r"aggregate\.metrics \(agreement\.yaml, line \d+\): list at least one entry"):
         load_agreement(_write(tmp_path, text))
+
+
+def test_text_that_starts_like_a_date_is_still_text(tmp_path: Path) -> None:
+    text = BASE.replace("title: Test agreement", "title: 2026-02-30 was the plan")
+    assert load_agreement(_write(tmp_path, text)).agreement.title == "2026-02-30 was the plan"

@@ -167,7 +167,10 @@ def _refuse_deep_nesting(path: str, text: str) -> None:
             )
 
 
-_DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:$|[Tt ])")
+_DATE = re.compile(
+    r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+    r"(?:$|(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?$)"
+)
 """A plain scalar YAML reads as a date (or timestamp): checked here, with its line, because
 the YAML library fails on ``2026-02-30`` with a bare ``ValueError``."""
 
