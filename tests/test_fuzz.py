@@ -117,13 +117,12 @@ def _mutate(text: str, edits: list[tuple[str, int, str]]) -> str:
 
 AGREEMENTS = sorted(examples_dir().glob("*.yaml")) + sorted((examples_dir().parent / "templates").glob("*.yaml"))
 TEMPLATE = examples_dir().parent / "templates" / "aggregate-only.yaml"
-BOMB = "\n".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'x'}]" for i in range(9))
 
 
 @settings(FUZZ, max_examples=60)
 @given(source=st.sampled_from(AGREEMENTS), edits=EDITS)
-# each defect once found by hand, kept as an explicit case
-@example(source=TEMPLATE, edits=[("append", 0, BOMB)])
+# each defect once found by hand, kept as an explicit case (the alias bomb runs in a child
+# process with a memory limit, in test_bad_input.py: in this process a regression would swap)
 @example(source=TEMPLATE, edits=[("append", 0, "title: !!python/name:os.system")])
 @example(source=TEMPLATE, edits=[("append", 0, "title: !!python/object/apply:os.system ['true']")])
 @example(source=TEMPLATE, edits=[("append", 0, "base: &b {purpose: x}"), ("append", 0, "<<: *b")])
@@ -149,7 +148,7 @@ def test_fuzz_agreements_through_the_api(source: Path, edits: list[tuple[str, in
 
 @settings(FUZZ, max_examples=12)
 @given(edits=EDITS)
-@example(edits=[("append", 0, BOMB)])
+@example(edits=[("append", 0, "x: &a [1]")])
 @example(edits=[("replace_value", 0, "!!python/name:os.system")])
 def test_fuzz_agreements_through_the_cli(edits: list[tuple[str, int, str]]) -> None:
     source = AGREEMENTS[0]
