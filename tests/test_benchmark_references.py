@@ -1,0 +1,62 @@
+"""The benchmark references agree: DuckDB computes the floor's summaries, and every
+duplicate-key method finds a repeated attendance key and nothing in a clean table."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from benchmarks import dupkey, duckdb_ref
+from benchmarks.floor import floor_queries
+from datashare.synth import synthesize
+
+
+@pytest.fixture(scope="module")
+def extracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("references")
+    for fmt in ("csv", "parquet"):
+        synthesize(root / fmt, students=400, schools=4, partners=2, seed=9, format=fmt)
+    return {fmt: root / fmt for fmt in ("csv", "parquet")}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_duckdb_summaries_equal_the_polars_floor(extracts: dict[str, Path], fmt: str) -> None:
+    ours = pl.collect_all(floor_queries(extracts[fmt]), engine="streaming")
+    con = duckdb_ref.connect()
+    for (name, sql), frame in zip(duckdb_ref.summaries(extracts[fmt]).items(), ours, strict=True):
+        theirs = con.sql(sql).pl()
+        assert theirs.columns == frame.columns, name
+        assert frame.height > 0, name
+        assert_frame_equal(theirs.sort(theirs.columns), frame.sort(frame.columns), check_dtypes=False), name
+
+
+@pytest.fixture(scope="module")
+def repeated(extracts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Parquet district with three attendance rows repeated, at two (student, school)s."""
+    folder = tmp_path_factory.mktemp("repeated") / "extract"
+    shutil.copytree(extracts["parquet"], folder)
+    attendance = pl.read_parquet(folder / "attendance.parquet")
+    pl.concat([attendance, attendance.slice(100, 1), attendance.slice(5000, 2)]).write_parquet(
+        folder / "attendance.parquet"
+    )
+    return folder
+
+
+@pytest.mark.parametrize("method", dupkey.METHODS)
+def test_every_duplicate_check_finds_the_repeated_keys_and_only_them(
+    extracts: dict[str, Path], repeated: Path, method: str
+) -> None:
+    assert dupkey.run_one(extracts["parquet"], method)["duplicates"] == 0
+    found = dupkey.run_one(repeated, method)["duplicates"]
+    # three repeated keys (groupby3, packed: rows or keys) or two (student, school) groups
+    assert found == (2 if method in ("nunique", "bitmap", "bitmap_int") else 3)
+
+
+def test_duckdb_duplicate_check_finds_the_repeated_keys(extracts: dict[str, Path], repeated: Path) -> None:
+    con = duckdb_ref.connect()
+    assert con.sql(duckdb_ref.duplicates(extracts["parquet"])).fetchall() == [(0,)]
+    assert con.sql(duckdb_ref.duplicates(repeated)).fetchall() == [(3,)]
