@@ -60,3 +60,40 @@ def test_duckdb_duplicate_check_finds_the_repeated_keys(extracts: dict[str, Path
     con = duckdb_ref.connect()
     assert con.sql(duckdb_ref.duplicates(extracts["parquet"])).fetchall() == [(0,)]
     assert con.sql(duckdb_ref.duplicates(repeated)).fetchall() == [(3,)]
+
+
+def _figure(size: int, fmt: str, name: str, *walls: float, rss_gb: float = 1.0) -> object:
+    from benchmarks.run import Figure, Sample
+
+    return Figure(size, fmt, name, 1, [Sample(w, int(rss_gb * 1024**2), "") for w in walls])
+
+
+def test_harness_reports_each_target_missed_or_met(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from benchmarks.run import print_ratios, ratios
+
+    figures = []
+    for size, fmt in ((1_000_000, "parquet-shuffled"), (100_000, "parquet")):
+        figures += [
+            _figure(size, fmt, "floor", 9.0, 10.0, 11.0),
+            _figure(size, fmt, "validate", 19.0, 20.0, 40.0),  # median 2.0x: met
+            _figure(size, fmt, "run:20", 40.0, 41.0, 42.0, rss_gb=6.5),  # 4.1x and 6.5 GB: missed
+            _figure(size, fmt, "run:200", 50.0, rss_gb=5.0),  # 1.22x run(20): met
+        ]
+    bench = SimpleNamespace(figures=figures, stamps={(1_000_000, "parquet-shuffled"): {}, (100_000, "parquet"): {}})
+    found = {(r.size, r.label): r for r in ratios(bench)}
+    big = {label: (round(r.value, 2), r.ok, r.binding) for (size, label), r in found.items() if size == 1_000_000}
+    assert big == {
+        "run(20) / floor": (4.1, False, True),
+        "run(200) / run(20)": (1.22, True, True),
+        "validate / floor": (2.0, True, True),
+        "run:20 peak RSS GB": (6.5, False, True),
+        "run:200 peak RSS GB": (5.0, True, True),
+        "validate peak RSS GB": (1.0, True, True),
+    }
+    assert not found[(100_000, "run(20) / floor")].binding
+    print_ratios(bench)
+    out = capsys.readouterr().out
+    assert "1,000,000 parquet-shuffled run(20) / floor                   4.10  target <= 3.0       met: no" in out
+    assert "100,000 parquet          run(20) / floor                   4.10  target <= 3.0       met: (no)" in out
