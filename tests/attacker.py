@@ -52,9 +52,14 @@ Beyond that search it checks that:
 * no raw ``student_id``, full name or birth date appears in any file of a package
   (``identifier``).
 
-``k`` is the largest ``min_cell_size`` among the agreements with published figures in the
-(metric, extract) system: the contract says figures of one extract combine, so all of
-them do. Nothing here depends on pytest.
+``k`` is, for each derivable group, the largest ``min_cell_size`` among the agreements
+whose figures its derivation needs (CONTRACT section 3: "the agreements whose figures
+combine"), taking the derivation that needs the fewest strict agreements: the smallest
+``t`` such that the group lies in the span of the figures of agreements with
+``min_cell_size <= t``. Agreements with the same extract all combine, but a group one
+``min_cell_size 5`` figure shows alone is held to 5, not to another agreement's 10. The
+search runs to the largest ``min_cell_size`` of the system, so it misses none.
+Nothing here depends on pytest.
 """
 
 from __future__ import annotations
@@ -433,16 +438,43 @@ def _rref(rows: list[list[int]], order: list[int]) -> tuple[list[list[Fraction]]
     return m[:r], pivots, t[:r]
 
 
-def derivable(cells: list[Cell], released: set[str], k: int) -> tuple[list[tuple[int, list[tuple[Fraction, str]]]], list[tuple[Cell, int]]]:
-    """Groups of 1..k-1 unreleased students in the span, and coded cells whose total is derivable."""
-    published = [c for c in cells if not c.coded]
-    vectors: dict[frozenset[str], str] = {}
-    for c in published:
-        if c.members - released:
-            vectors.setdefault(c.members - released, c.label)
+def _reduce(basis: list[list[Fraction]], pivots: list[int], target: list[Fraction]) -> list[Fraction]:
+    """What is left of ``target`` after taking out its part in the span of an RREF basis."""
+    rest = list(target)
+    for row, p in zip(basis, pivots):
+        if rest[p]:
+            f = rest[p]
+            rest = [a - f * b for a, b in zip(rest, row)]
+    return rest
+
+
+Found = tuple[int, int, list[tuple[Fraction, str]]]
+"""A derivable group: its unreleased students, the threshold k it breaks, the figures combined."""
+
+
+def derivable(
+    cells: list[Cell], released: set[str], k: int | None = None
+) -> tuple[list[Found], list[tuple[Cell, int]]]:
+    """Groups of 1..k-1 unreleased students in the span, and coded cells whose total is derivable.
+
+    The threshold of a derivable group is the largest ``min_cell_size`` among the agreements
+    whose figures it needs: the smallest ``t`` such that the group lies in the span of the
+    figures of agreements with ``min_cell_size <= t`` (and the released students). A group
+    a figure of a ``min_cell_size 5`` agreement shows alone is not held to another
+    agreement's 10. ``k`` replaces every agreement's ``min_cell_size``.
+    """
+    vectors: dict[frozenset[str], tuple[str, int]] = {}
+    for c in cells:
+        hidden = c.members - released
+        limit = k if k is not None else c.min_cell_size
+        if c.coded or not hidden:
+            continue
+        label, seen = vectors.get(hidden, (c.label, limit))
+        vectors[hidden] = (label, min(seen, limit))
     groups = list(vectors.items())
+    top = max((limit for _ids, (_label, limit) in groups), default=0)
     signature: dict[str, list[int]] = defaultdict(list)
-    for g, (ids, _label) in enumerate(groups):
+    for g, (ids, _meta) in enumerate(groups):
         for sid in ids:
             signature[sid].append(g)
     atoms: dict[tuple[int, ...], list[str]] = defaultdict(list)
@@ -451,13 +483,23 @@ def derivable(cells: list[Cell], released: set[str], k: int) -> tuple[list[tuple
     atom_keys = sorted(atoms)
     size = [len(atoms[a]) for a in atom_keys]
     rows = [[int(g in a) for a in atom_keys] for g in range(len(groups))]
-    order = sorted(range(len(atom_keys)), key=lambda j: (size[j] < k, j))
+    order = sorted(range(len(atom_keys)), key=lambda j: (size[j] < top, j))
     basis, pivots, coeffs = _rref(rows, order) if rows else ([], [], [])
-    found: list[tuple[int, list[tuple[Fraction, str]]]] = []
+    levels = sorted({limit for _ids, (_label, limit) in groups})
+    below = {
+        t: _rref([r for r, (_ids, (_l, limit)) in zip(rows, groups) if limit <= t], order)[:2]
+        for t in levels
+    }
+
+    def threshold(x: list[int]) -> int:
+        target = [Fraction(v) for v in x]
+        return next(t for t in levels if not any(_reduce(*below[t], target)))
+
+    found: list[Found] = []
     if basis:
         scale = lcm(*(v.denominator for row in basis for v in row))
         scaled = [[int(v * scale) for v in row] for row in basis]
-        small = [i for i, p in enumerate(pivots) if size[p] < k]
+        small = [i for i, p in enumerate(pivots) if size[p] < top]
 
         def visit(start: int, chosen: list[int], acc: list[int], budget: int) -> None:
             for pos in range(start, len(small)):
@@ -468,31 +510,25 @@ def derivable(cells: list[Cell], released: set[str], k: int) -> tuple[list[tuple
                 picked = chosen + [i]
                 if all(v in (0, scale) for v in nxt):
                     total = sum(s for s, v in zip(size, nxt) if v)
-                    if 1 <= total < k:
+                    limit = threshold([v // scale for v in nxt]) if total else 0
+                    if 1 <= total < limit:
                         combo = [Fraction(0)] * len(groups)
                         for j in picked:
                             combo = [a + b for a, b in zip(combo, coeffs[j])]
-                        found.append((total, [(w, groups[g][1]) for g, w in enumerate(combo) if w]))
+                        found.append((total, limit, [(w, groups[g][1][0]) for g, w in enumerate(combo) if w]))
                 visit(pos + 1, picked, nxt, budget - size[pivots[i]])
 
-        visit(0, [], [0] * len(atom_keys), k - 1)
+        visit(0, [], [0] * len(atom_keys), top - 1)
     coded: list[tuple[Cell, int]] = []
     where = {sid: j for j, a in enumerate(atom_keys) for sid in atoms[a]}
     for c in cells:
-        if not c.coded:
-            continue
         hidden = c.members - released
-        if not hidden or any(sid not in where for sid in hidden):
+        if not c.coded or not hidden or any(sid not in where for sid in hidden):
             continue
         hit = {where[sid] for sid in hidden}
         if any(not set(atoms[atom_keys[j]]) <= hidden for j in hit):
             continue
-        target = [Fraction(int(j in hit)) for j in range(len(atom_keys))]
-        rest = list(target)
-        for row, p in zip(basis, pivots):
-            if target[p]:
-                rest = [a - target[p] * b for a, b in zip(rest, row)]
-        if not any(rest):
+        if not any(_reduce(basis, pivots, [Fraction(int(j in hit)) for j in range(len(atom_keys))])):
             coded.append((c, len(hidden)))
     return found, coded
 
@@ -500,8 +536,9 @@ def derivable(cells: list[Cell], released: set[str], k: int) -> tuple[list[tuple
 def attack(received: Sequence[Received], k: int | None = None) -> list[Violation]:
     """Every breach of the holdings rules found in what the partners received.
 
-    ``k`` overrides the group size threshold (otherwise the largest ``min_cell_size`` of
-    the agreements whose figures combine, per metric and extract).
+    ``k`` replaces every agreement's ``min_cell_size`` as the group size threshold
+    (otherwise it is the largest ``min_cell_size`` among the agreements whose figures a
+    derivation needs: see :func:`derivable`).
     """
     truths: dict[Path, Truth] = {}
     holdings: dict[str, Holdings] = {}
@@ -514,9 +551,8 @@ def attack(received: Sequence[Received], k: int | None = None) -> list[Violation
         for cell in held.cells:
             systems[(cell.metric, cell.extract)].append(cell)
         for (metric, sha), cells in sorted(systems.items()):
-            limit = k if k is not None else max(c.min_cell_size for c in cells)
-            found, coded = derivable(cells, held.released, limit)
-            for total, combo in found:
+            found, coded = derivable(cells, held.released, k)
+            for total, limit, combo in found:
                 violations.append(Violation(
                     "derivable_group", held.partner, metric, sha, total,
                     tuple(f"{'+' if w > 0 else '-'}{abs(w) if abs(w) != 1 else ''}[{label}]" for w, label in combo),
