@@ -167,6 +167,12 @@ def test_attacker_holds_each_group_to_the_agreements_it_needs() -> None:
     assert [total for total, _k, _ in derivable([loose, strict], set(), 10)[0]] == [7]
 
 
+def test_attacker_reports_only_groups_not_signed_combinations() -> None:
+    # A - B is in the span but counts students of B negatively: not a group of students.
+    found, _ = derivable([cell("A", range(0, 6)), cell("B", range(3, 9))], set(), 10)
+    assert sorted((total, len(combo)) for total, _k, combo in found) == [(6, 1), (6, 1)]
+
+
 def test_attacker_flags_a_coded_share_whose_total_is_derivable() -> None:
     cells = [cell("ALL", range(30), coded=True), cell("A", range(15)), cell("B", range(15, 30))]
     found, coded = derivable(cells, set(), 10)
