@@ -49,6 +49,8 @@ Beyond that search it checks that:
   (``coded_derivable``);
 * every released ``student_key`` is a student of the extract (``unknown_key``) who is
   eligible (``released_not_eligible``) and consented as of the release (``released_not_consented``);
+* the gates of ``release.json`` (``enrolled``, ``eligible``, ``consented``) equal the
+  attacker's own counts (``gate_mismatch``);
 * no raw ``student_id``, full name or birth date appears in any file of a package
   (``identifier``).
 
@@ -87,7 +89,6 @@ TABLES = (
     "service_contacts", "consents", "calendar",
 )
 SUSPENSIONS = ("in_school_suspension", "out_of_school_suspension", "expulsion")
-ABSENCES = ("excused_absence", "unexcused_absence")
 INDIVIDUAL = ("students", "attendance", "discipline", "grades")
 SIDES = ("served", "comparison")
 
@@ -145,7 +146,7 @@ class Truth:
     year: SchoolYear
     schools: list[str]
     students: pl.DataFrame  # student_id, first_name, last_name, birth_date (text and date)
-    facts: pl.DataFrame  # student_id, school_id, days, absent, incidents, suspended, credits, graded
+    facts: pl.DataFrame  # student_id, school_id, days, incidents, suspended, credits, graded
     contacts: pl.DataFrame  # partner_id, student_id, contact_date
     consents: pl.DataFrame
 
@@ -182,9 +183,7 @@ def read_truth(folder: Path) -> Truth:
         days = member.join(exceptions, on=["student_id", "school_id", "date"], how="left")
     else:
         days = t["attendance"].select("student_id", "school_id", "status")
-    att = days.group_by("student_id", "school_id").agg(
-        pl.len().alias("days"), pl.col("status").is_in(ABSENCES).sum().alias("absent")
-    )
+    att = days.group_by("student_id", "school_id").agg(pl.len().alias("days"))
     disc = t["discipline"].group_by("student_id", "school_id").agg(
         pl.len().alias("incidents"), pl.col("action").is_in(SUSPENSIONS).any().alias("suspended")
     )
@@ -197,7 +196,7 @@ def read_truth(folder: Path) -> Truth:
         .join(disc, on=keys, how="left")
         .join(grades, on=keys, how="left")
         .with_columns(
-            pl.col("days", "absent", "incidents").fill_null(0),
+            pl.col("days", "incidents").fill_null(0),
             pl.col("suspended", "graded").fill_null(False),
             pl.col("credits").fill_null(0.0),
         )
@@ -258,7 +257,7 @@ def members(agreement: Agreement, truth: Truth) -> dict[tuple[str, str, str], fr
     served = pl.Series(sorted(eligible(agreement, truth)), dtype=pl.String)
     facts = truth.facts.filter(pl.col("school_id").is_in(schools))
     pooled = facts.group_by("student_id").agg(
-        pl.lit("ALL").alias("school_id"), pl.col("days", "absent", "incidents", "credits").sum(),
+        pl.lit("ALL").alias("school_id"), pl.col("days", "incidents", "credits").sum(),
         pl.col("suspended", "graded").any(),
     ).select(facts.columns)
     both = pl.concat([facts, pooled], how="vertical_relaxed").with_columns(pl.col("student_id").is_in(served.implode()).alias("served"))
@@ -356,6 +355,23 @@ def _package(item: Received, truths: dict[Path, Truth], holdings: dict[str, Hold
             if value is not None or coded:
                 held.cells.append(Cell(label, key[1], truth.sha256, ids, coded, mcs))
     held.released |= _released(item, agreement, truth, as_of, held)
+    held.violations += _gates(release.get("gates") or {}, agreement, truth, as_of, partner)
+
+
+def _gates(gates: dict, agreement: Agreement, truth: Truth, as_of: dt.date, partner: str) -> list[Violation]:
+    """The gate counts of release.json against the attacker's own count of each gate."""
+    who = eligible(agreement, truth)
+    mine = {
+        "enrolled": truth.facts.filter(pl.col("school_id").is_in(covered(agreement, truth)))
+        .get_column("student_id").n_unique(),
+        "eligible": len(who),
+    }
+    if agreement.individual is not None:
+        mine["consented"] = len(who & consented(agreement, truth, as_of))
+    return [
+        Violation("gate_mismatch", partner, detail=f"{agreement.id}@{as_of} {gate}: release.json {gates[gate]}, rebuilt {n}")
+        for gate, n in mine.items() if gate in gates and gates[gate] != n
+    ]
 
 
 def _released(item: Received, agreement: Agreement, truth: Truth, as_of: dt.date, held: Holdings) -> set[str]:

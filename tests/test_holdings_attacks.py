@@ -26,7 +26,9 @@ import datashare
 from datashare.release.keys import init_secret, partner_key, read_secret, student_keys
 
 NEEDS_AUDIT = pytest.mark.xfail(strict=True, reason="needs the holdings audit")
-MODEL_KINDS = {"n_mismatch", "unknown_key", "released_not_eligible", "released_not_consented", "identifier"}
+MODEL_KINDS = {
+    "n_mismatch", "gate_mismatch", "unknown_key", "released_not_eligible", "released_not_consented", "identifier",
+}
 """Violations meaning the attacker's member model and the release disagree, or an id leaked."""
 
 
@@ -240,6 +242,50 @@ def test_attacker_reads_the_calendar_form_like_the_daily_form(tmp_path: Path) ->
     pl.DataFrame(exceptions).write_csv(folder / "attendance.csv")
     agreement = datashare.load_agreement(write_agreement(tmp_path, "p1-cal", min_cell_size=5)).agreement
     assert members(agreement, read_truth(folder)) == members(agreement, read_truth(daily))
+
+
+def test_attacker_agrees_with_the_release_on_every_n(tmp_path: Path) -> None:
+    """Edges of every rule the member model rebuilds: the release and the attacker agree."""
+    d = District().school("A").school("B")
+    for i in range(40):
+        sid, school = f"{i:05d}", "A" if i < 22 else "B"
+        days = (0, 9, 10, 11)[i % 4]  # around the 10 enrolled days of chronic absence
+        born = {4: dt.date(2008, 6, 1), 5: dt.date(2007, 1, 1), 6: dt.date(2008, 6, 2)}.get(i, dt.date(2012, 5, 5))
+        d.student(sid, school, present=days - min(days, i % 3), absent=min(days, i % 3), birth_date=born)
+        if i % 5 == 0:
+            d.enroll(sid, "B" if school == "A" else "A", present=3)
+        if i % 9 == 0:
+            d.grade(sid, school, points=0.0, credits=0.0)  # graded, no credits attempted
+        elif i % 3:
+            d.grade(sid, school, points=float(i % 5))
+        if i % 4 == 3:
+            d.incident(sid, school, action="expulsion" if i % 8 == 3 else "referral")
+        if i % 2 == 0:
+            d.contacts("p1", sid, 9)
+        elif i % 4 == 1:
+            d.contacts("p1", sid, 5, per_day=2)  # 10 records on 5 days
+        elif i == 3:
+            d.contacts("p1", sid, 9, start=dt.date(2025, 6, 1))  # before the school year
+        if i % 2 == 0 or i % 4 == 1:
+            revoked = {6: dt.date(2026, 1, 1), 8: dt.date(2026, 6, 1), 10: dt.date(2026, 6, 2)}.get(i)
+            d.consent(sid, "p1", granted_on=dt.date(2026, 6, 2) if i == 12 else dt.date(2025, 9, 1),
+                      revoked_on=revoked, signed_by="eligible_student" if i == 5 else "parent")
+    extract = write_extract(d, tmp_path / "extract")
+    folder = tmp_path / "agreements"
+    agreements = [
+        write_agreement(folder, "p1-days", min_cell_size=5, individual=True),
+        write_agreement(folder, "p1-records", min_cell_size=5, count="records", individual=True, schools=["A"]),
+        write_agreement(folder, "p1-aggregate", min_cell_size=5, count="records"),
+    ]
+    partner = Partner(tmp_path)
+    partner.release(extract, agreements, dt.date(2026, 6, 1))
+    found = [v for v in partner.attack() if v.kind in MODEL_KINDS]
+    assert found == [], describe(found)
+    tables = [pl.read_parquet(r.package / "data" / "aggregate_comparison.parquet") for r in partner.kept]
+    published = sum(t.select(pl.col("served_n", "comparison_n").is_not_null().sum()).sum_horizontal().item()
+                    for t in tables)
+    released = [json.loads((r.package / "release.json").read_text())["gates"]["released"] for r in partner.kept]
+    assert published >= 30 and sorted(released)[1] >= 3, (published, released)
 
 
 # --------------------------------------------------------------------------- the issue's attacks
