@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from math import lcm
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -464,8 +465,13 @@ def _reduce(basis: list[list[Fraction]], pivots: list[int], target: list[Fractio
     return rest
 
 
-Found = tuple[int, int, list[tuple[Fraction, str]]]
-"""A derivable group: its unreleased students, the threshold k it breaks, the figures combined."""
+class Found(NamedTuple):
+    """A derivable group: how many unreleased students, the k it breaks, the figures combined."""
+
+    size: int
+    k: int
+    combo: list[tuple[Fraction, str]]  # (coefficient, figure label)
+    members: frozenset[str]  # the unreleased students: for tests, never for a message
 
 
 def derivable(
@@ -531,7 +537,8 @@ def derivable(
                         combo = [Fraction(0)] * len(groups)
                         for j in picked:
                             combo = [a + b for a, b in zip(combo, coeffs[j])]
-                        found.append((total, limit, [(w, groups[g][1][0]) for g, w in enumerate(combo) if w]))
+                        ids = frozenset(sid for j, v in enumerate(nxt) if v for sid in atoms[atom_keys[j]])
+                        found.append(Found(total, limit, [(w, groups[g][1][0]) for g, w in enumerate(combo) if w], ids))
                 visit(pos + 1, picked, nxt, budget - size[pivots[i]])
 
         visit(0, [], [0] * len(atom_keys), top - 1)
@@ -568,7 +575,7 @@ def attack(received: Sequence[Received], k: int | None = None) -> list[Violation
             systems[(cell.metric, cell.extract)].append(cell)
         for (metric, sha), cells in sorted(systems.items()):
             found, coded = derivable(cells, held.released, k)
-            for total, limit, combo in found:
+            for total, limit, combo, _members in found:
                 violations.append(Violation(
                     "derivable_group", held.partner, metric, sha, total,
                     tuple(f"{'+' if w > 0 else '-'}{abs(w) if abs(w) != 1 else ''}[{label}]" for w, label in combo),

@@ -8,6 +8,7 @@ real releases: the three attacks of issue 10 and random sequences of releases. T
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import shutil
 import tempfile
@@ -126,23 +127,22 @@ def cell(label: str, ids: range | list[int], *, coded: bool = False, mcs: int = 
 
 def test_attacker_finds_a_minus_b_for_nested_groups() -> None:
     found, _ = derivable([cell("A", range(20)), cell("B", range(14))], set(), 10)
-    sizes = sorted(total for total, _k, _ in found)
-    assert sizes == [6]
-    (total, _k, combo), = found
-    assert sorted(combo, key=lambda c: c[1]) == [(Fraction(1), "A"), (Fraction(-1), "B")]
+    assert [f.size for f in found] == [6]
+    assert sorted(found[0].combo, key=lambda c: c[1]) == [(Fraction(1), "A"), (Fraction(-1), "B")]
+    assert found[0].members == {f"s{i}" for i in range(14, 20)}
 
 
 def test_attacker_finds_all_minus_the_published_schools() -> None:
     all_row = cell("ALL", range(30))
     a, b = cell("A", range(0, 15)), cell("B", range(15, 27))  # schools C (3) and D (... ) suppressed
     found, _ = derivable([all_row, a, b], set(), 10)
-    assert [total for total, _k, _ in found] == [3]
+    assert [f.size for f in found] == [3]
 
 
 def test_attacker_differences_against_individual_records() -> None:
     served = cell("served", range(12))
     found, _ = derivable([served], {f"s{i}" for i in range(4)}, 10)
-    assert [total for total, _k, _ in found] == [8]
+    assert [f.size for f in found] == [8]
     # Records of every member leave nothing unknown: not a breach.
     assert derivable([served], {f"s{i}" for i in range(12)}, 10)[0] == []
 
@@ -161,7 +161,7 @@ def test_attacker_finds_combinations_beyond_pairs() -> None:
     cells = [cell("ALL", range(44)), cell("A", range(0, 20)), cell("B", range(10, 40)),
              cell("AB", range(10, 20))]
     found, _ = derivable(cells, set(), 10)
-    assert [total for total, _k, _ in found] == [4]
+    assert [f.size for f in found] == [4]
 
 
 def test_attacker_holds_each_group_to_the_agreements_it_needs() -> None:
@@ -170,15 +170,15 @@ def test_attacker_holds_each_group_to_the_agreements_it_needs() -> None:
     loose, strict = cell("A loose", range(7), mcs=5), cell("ALL strict", range(30))
     assert derivable([loose, strict], set(), None)[0] == []
     found, _ = derivable([cell("ALL loose", range(37), mcs=5), strict], set(), None)
-    assert [(total, k) for total, k, _ in found] == [(7, 10)]
+    assert [(f.size, f.k) for f in found] == [(7, 10)]
     # With k given, every agreement is held to it.
-    assert [total for total, _k, _ in derivable([loose, strict], set(), 10)[0]] == [7]
+    assert [f.size for f in derivable([loose, strict], set(), 10)[0]] == [7]
 
 
 def test_attacker_reports_only_groups_not_signed_combinations() -> None:
     # A - B is in the span but counts students of B negatively: not a group of students.
     found, _ = derivable([cell("A", range(0, 6)), cell("B", range(3, 9))], set(), 10)
-    assert sorted((total, len(combo)) for total, _k, combo in found) == [(6, 1), (6, 1)]
+    assert sorted((f.size, len(f.combo)) for f in found) == [(6, 1), (6, 1)]
 
 
 def test_attacker_flags_a_coded_share_whose_total_is_derivable() -> None:
@@ -187,6 +187,74 @@ def test_attacker_flags_a_coded_share_whose_total_is_derivable() -> None:
     assert found == [] and [(c.label, n) for c, n in coded] == [("ALL", 30)]
     # Without B published the coded total stays hidden.
     assert derivable(cells[:2], set(), 10)[1] == []
+
+
+def _rank(vectors: list[list[int]]) -> int:
+    """Rank over the rationals, by plain Gaussian elimination (written apart from the attacker's)."""
+    rows = [[Fraction(v) for v in vector] for vector in vectors]
+    rank = 0
+    for column in range(len(rows[0]) if rows else 0):
+        pivot = next((i for i in range(rank, len(rows)) if rows[i][column]), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        for i in range(len(rows)):
+            if i != rank and rows[i][column]:
+                f = rows[i][column] / rows[rank][column]
+                rows[i] = [a - f * b for a, b in zip(rows[i], rows[rank])]
+        rank += 1
+    return rank
+
+
+def _naive(cells: list[Cell], released: set[str], k: int | None) -> tuple[list[frozenset[str]], list[str]]:
+    """Every subset of unreleased students tried against the span, one by one."""
+    people = sorted(set().union(*(c.members for c in cells)) | released)
+    vector = lambda ids: [int(p in ids) for p in people]  # noqa: E731
+    units = [vector({p}) for p in released]
+    limits = {c.label: (k if k is not None else c.min_cell_size) for c in cells}
+    figures = [(vector(c.members), limits[c.label]) for c in cells if not c.coded]
+
+    def spans(target: list[int], most: int) -> bool:
+        basis = units + [v for v, limit in figures if limit <= most]
+        return _rank(basis + [target]) == _rank(basis)
+
+    hidden = [p for p in people if p not in released]
+    top = max((limit for _v, limit in figures), default=0)
+    groups = [
+        frozenset(group)
+        for size in range(1, top)
+        for group in itertools.combinations(hidden, size)
+        if spans(vector(set(group)), top) and not spans(vector(set(group)), size)
+    ]
+    coded = [c.label for c in cells if c.coded and c.members - released and spans(vector(c.members), top)]
+    return groups, coded
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@given(
+    st.integers(3, 9).flatmap(lambda n: st.tuples(
+        st.lists(
+            st.tuples(st.lists(st.booleans(), min_size=n, max_size=n), st.sampled_from((False, False, True)),
+                      st.integers(2, 6)),
+            min_size=2, max_size=6,
+        ),
+        st.lists(st.sampled_from((False, False, False, True)), min_size=n, max_size=n),
+        st.sampled_from((None, None, 3, 5)),
+    ))
+)
+def test_attacker_search_equals_trying_every_subset(case: tuple) -> None:
+    """The atom and pivot search finds exactly the groups a subset-by-subset search finds."""
+    figures, released_flags, k = case
+    cells = [
+        Cell(f"g{i}", "m", "x", frozenset(f"s{j}" for j, inside in enumerate(flags) if inside), coded, mcs)
+        for i, (flags, coded, mcs) in enumerate(figures)
+    ]
+    released = {f"s{j}" for j, flag in enumerate(released_flags) if flag}
+    found, coded = derivable(cells, released, k)
+    groups, coded_labels = _naive(cells, released, k)
+    assert sorted(sorted(f.members) for f in found) == sorted(sorted(g) for g in groups)
+    assert all(f.size == len(f.members) for f in found)
+    assert sorted(c.label for c, _n in coded) == sorted(coded_labels)
 
 
 def test_attacker_reads_a_hand_made_package(tmp_path: Path) -> None:
