@@ -409,10 +409,11 @@ def _identifiers(package: Path, truth: Truth, partner: str) -> list[Violation]:
     found = []
     for path in sorted(p for p in package.rglob("*") if p.is_file()):
         if path.suffix == ".parquet":
-            # Compressed bytes mean nothing: read every text value instead.
+            # Compressed bytes mean nothing: read every value as text instead (dates as ISO).
             frame = pl.read_parquet(path)
             text = "\n".join(
-                "\n".join(frame[c].drop_nulls().unique().to_list()) for c in frame.columns if frame[c].dtype == pl.String
+                "\n".join(frame[c].cast(pl.String).drop_nulls().unique().to_list())
+                for c in frame.columns if frame[c].dtype != pl.Binary
             )
         else:
             text = path.read_bytes().decode("utf-8", errors="replace")

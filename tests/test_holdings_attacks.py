@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from attacker import Cell, Received, attack, derivable, describe, members, read_truth
+from attacker import Cell, Received, Violation, attack, derivable, describe, members, read_truth
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from release_fixtures import District
@@ -92,7 +92,7 @@ class Partner:
                 shutil.copytree(package, copy)
                 self.kept.append(Received(copy, extract, by_id[package.name], self.secret))
 
-    def attack(self) -> list:
+    def attack(self) -> list[Violation]:
         return attack(self.kept)
 
     def published(self) -> int:
@@ -296,6 +296,9 @@ def test_attacker_reads_a_hand_made_package(tmp_path: Path) -> None:
     assert [v.kind for v in attack(held, k=13)] == ["derivable_group"]
     (package / "data" / "README.md").write_text(f"row of student {ids[3]}\n")
     assert [v.kind for v in attack(held)] == ["identifier"]
+    (package / "data" / "README.md").unlink()
+    pl.DataFrame({"born": [dt.date(2012, 5, 5)]}).write_parquet(package / "data" / "extra.parquet")
+    assert [v.detail for v in attack(held)] == ["data/extra.parquet holds a birth date"]
 
 
 def test_attacker_reads_the_calendar_form_like_the_daily_form(tmp_path: Path) -> None:
