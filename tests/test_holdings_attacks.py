@@ -2,7 +2,8 @@
 
 The attacker (``tests/attacker.py``) is first checked on hand-made holdings, then pointed at
 real releases: the three attacks of issue 10 and random sequences of releases. Tests marked
-``needs the holdings audit`` demonstrate attacks the release does not yet stop.
+``needs the holdings audit`` demonstrate attacks the release does not yet stop: those that
+need the partner's earlier releases.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from release_fixtures import District
 import datashare
 from datashare.release.keys import init_secret, partner_key, read_secret, student_keys
 
-NEEDS_AUDIT = pytest.mark.xfail(strict=True, reason="needs the holdings audit")
+NEEDS_AUDIT = pytest.mark.xfail(strict=True, reason="needs the holdings audit: earlier releases (the ledger)")
 MODEL_KINDS = {
     "n_mismatch", "gate_mismatch", "unknown_key", "released_not_eligible", "released_not_consented", "identifier",
 }
@@ -322,7 +323,10 @@ def test_attacker_reads_the_calendar_form_like_the_daily_form(tmp_path: Path) ->
 
 
 def test_attacker_agrees_with_the_release_on_every_n(tmp_path: Path) -> None:
-    """Edges of every rule the member model rebuilds: the release and the attacker agree."""
+    """Edges of every rule the member model rebuilds: the release and the attacker agree.
+
+    Three partners with one agreement each, so that no partner's holdings hide the others' figures.
+    """
     d = District().school("A").school("B")
     for i in range(40):
         sid, school = f"{i:05d}", "A" if i < 22 else "B"
@@ -337,22 +341,24 @@ def test_attacker_agrees_with_the_release_on_every_n(tmp_path: Path) -> None:
             d.grade(sid, school, points=float(i % 5))
         if i % 4 == 3:
             d.incident(sid, school, action="expulsion" if i % 8 == 3 else "referral")
-        if i % 2 == 0:
-            d.contacts("p1", sid, 9)
-        elif i % 4 == 1:
-            d.contacts("p1", sid, 5, per_day=2)  # 10 records on 5 days
-        elif i == 3:
-            d.contacts("p1", sid, 9, start=dt.date(2025, 6, 1))  # before the school year
-        if i % 2 == 0 or i % 4 == 1:
-            revoked = {6: dt.date(2026, 1, 1), 8: dt.date(2026, 6, 1), 10: dt.date(2026, 6, 2)}.get(i)
-            d.consent(sid, "p1", granted_on=dt.date(2026, 6, 2) if i == 12 else dt.date(2025, 9, 1),
-                      revoked_on=revoked, signed_by="eligible_student" if i == 5 else "parent")
+        for partner_id in ("p1", "p2", "p3"):
+            if i % 2 == 0:
+                d.contacts(partner_id, sid, 9)
+            elif i % 4 == 1:
+                d.contacts(partner_id, sid, 5, per_day=2)  # 10 records on 5 days
+            elif i == 3:
+                d.contacts(partner_id, sid, 9, start=dt.date(2025, 6, 1))  # before the school year
+            if i % 2 == 0 or i % 4 == 1:
+                revoked = {6: dt.date(2026, 1, 1), 8: dt.date(2026, 6, 1), 10: dt.date(2026, 6, 2)}.get(i)
+                d.consent(sid, partner_id, granted_on=dt.date(2026, 6, 2) if i == 12 else dt.date(2025, 9, 1),
+                          revoked_on=revoked, signed_by="eligible_student" if i == 5 else "parent")
     extract = write_extract(d, tmp_path / "extract")
     folder = tmp_path / "agreements"
     agreements = [
         write_agreement(folder, "p1-days", min_cell_size=5, individual=True),
-        write_agreement(folder, "p1-records", min_cell_size=5, count="records", individual=True, schools=["A"]),
-        write_agreement(folder, "p1-aggregate", min_cell_size=5, count="records"),
+        write_agreement(folder, "p2-records", partner="p2", min_cell_size=5, count="records", individual=True,
+                        schools=["A"]),
+        write_agreement(folder, "p3-aggregate", partner="p3", min_cell_size=5, count="records"),
     ]
     partner = Partner(tmp_path)
     partner.release(extract, agreements, dt.date(2026, 6, 1))
@@ -362,13 +368,12 @@ def test_attacker_agrees_with_the_release_on_every_n(tmp_path: Path) -> None:
     published = sum(t.select(pl.col("served_n", "comparison_n").is_not_null().sum()).sum_horizontal().item()
                     for t in tables)
     released = [json.loads((r.package / "release.json").read_text())["gates"]["released"] for r in partner.kept]
-    assert published >= 30 and sorted(released)[1] >= 3, (published, released)
+    assert published >= 20 and sorted(released)[1] >= 3, (published, released)
 
 
 # --------------------------------------------------------------------------- the issue's attacks
 
 
-@NEEDS_AUDIT
 def test_two_agreements_one_run(tmp_path: Path) -> None:
     """All schools against all but one, where the partner serves a single student."""
     d = District().school("A").school("B").school("C")
@@ -406,7 +411,6 @@ def test_two_runs(tmp_path: Path) -> None:
     assert partner.published() > 0
 
 
-@NEEDS_AUDIT
 def test_one_table(tmp_path: Path) -> None:
     """Two suppressed schools serve 3 and 4: ALL minus the published school gives the 7."""
     d = District().school("A").school("B").school("C")
