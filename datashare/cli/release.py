@@ -77,6 +77,7 @@ def _print_result(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
         signed = "signed" if package.signed else "unsigned"
         console.print(f"  {package.status}: {where}{extra} ({signed})", soft_wrap=True)
     console.print(f"Run report: {escape(str(result.published.run_report))}")
+    console.print(f"District overview: {escape(str(result.published.run_report.with_name('index.html')))}")
 
 
 def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer) -> None:
@@ -164,5 +165,9 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
         console.print(
             f"[green]Verified[/] every package with {escape(str(public))}.\n"
             f"The demo keeps its secrets in {escape(str(secrets))}; a district keeps them apart from "
-            "any output. Released as of " + DEMO_AS_OF.isoformat() + "."
+            "any output. Released as of " + DEMO_AS_OF.isoformat() + ".\n"
+            "Open a package's data/report.html (for example "
+            f"{escape(str(root / 'partners' / 'el-centro' / 'el-centro-2025-2026' / 'data' / 'report.html'))}) "
+            "to see what a partner reads: the students at each step, every figure as a chart and a "
+            "table, and why a figure is withheld; district/index.html is the district's overview."
         )
