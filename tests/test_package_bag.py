@@ -193,8 +193,13 @@ def test_signing_keys_are_safe(tmp_path: Path) -> None:
     not_private = tmp_path / "not-private.pem"
     not_private.write_bytes(public.read_bytes())
     os.chmod(not_private, 0o600)
-    with pytest.raises(KeyFileError, match="not an unencrypted PEM private key"):
+    with pytest.raises(KeyFileError, match="this is a public key; --signing-key takes the district's private key"):
         load_private_key(not_private)
+    not_pem = tmp_path / "not-pem.pem"
+    not_pem.write_bytes(b"not a key")
+    os.chmod(not_pem, 0o600)
+    with pytest.raises(KeyFileError, match="not an unencrypted PEM private key"):
+        load_private_key(not_pem)
     os.chmod(private, 0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         load_private_key(private)

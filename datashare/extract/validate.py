@@ -11,8 +11,6 @@ counts, never cell values.
 from __future__ import annotations
 
 import atexit
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.config import ValidationDepth, config_context
 
+from datashare._cleanup import WorkFolder
 from datashare.errors import ExtractError, ExtractInvalid
 from datashare.extract.read import ROW, Extract, TableFile, locate, scan_raw, typed
 from datashare.extract.report import (
@@ -544,8 +543,11 @@ def validate(folder: str | Path, *, school_year: str | None = None) -> Validatio
     ``school_year`` of enrollments. Raises :class:`ExtractError` only when the folder itself
     is missing; everything wrong inside it is a finding.
     """
-    with tempfile.TemporaryDirectory(prefix="datashare-extract-") as workdir:
-        report, _ = _validate(Path(folder), school_year, workdir=Path(workdir))
+    workdir = StagingFolder()
+    try:
+        report, _ = _validate(Path(folder), school_year, workdir=workdir.path)
+    finally:
+        workdir.cleanup()
     return report
 
 
@@ -613,11 +615,13 @@ class StagingFolder:
     """
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="datashare-extract-"))
+        # A WorkFolder: recognisable and owned, so a later run removes it after a SIGKILL.
+        self._folder = WorkFolder("extract")
+        self.path = self._folder.path
         atexit.register(self.cleanup)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        self._folder.remove()
         atexit.unregister(self.cleanup)
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
+from datashare._private import restrict_tree
 from datashare.errors import DatashareError, PackageExists, ReleaseError
 from datashare.package.audit import AuditResult, append_entries, verify_audit
 from datashare.package.bag import (
@@ -104,10 +105,13 @@ def publish(
     operator: str | None = None,
     progress: Progress | None = None,
     input_sha256: Mapping[str, str] | None = None,
+    warnings: Sequence[str] = (),
 ) -> PublishResult:
     """Check every release, write, sign and encrypt them, then move them all into ``out`` or none.
 
     ``input_sha256``: the extract files' sha256 when the caller has already computed them.
+    ``warnings`` (that did not stop the run) go into ``run_report.json``. Every staged file
+    is made private (:func:`~datashare._private.restrict_tree`) before it is moved.
     """
     out = Path(out)
     say = progress or (lambda _message: None)
@@ -158,11 +162,12 @@ def publish(
         for position, plan in enumerate(with_ledger):
             plan.ledger = staged_ledger[position]
         report = staging / "run_report.json"
-        run = _run_report(plans, out, operator)
+        run = {**_run_report(plans, out, operator), "warnings": list(warnings)}
         report.write_text(dumps_json(run), encoding="utf-8")
         records = [_read_json(p.bag / RELEASE_JSON) for p in plans]
         index = district_index(run, records, root / "district" / "checks")
         (staging / INDEX).write_text(index, encoding="utf-8")
+        restrict_tree(staging)
         say("moving the packages into place")
         audit = _commit(plans, staging, root, report, inputs, operator)
     finally:
