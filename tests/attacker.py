@@ -417,7 +417,9 @@ def _identifiers(package: Path, truth: Truth, partner: str) -> list[Violation]:
             )
         else:
             text = path.read_bytes().decode("utf-8", errors="replace")
-        tokens = set(re.split(r"[^0-9A-Za-z_-]+", text))
+        # A decimal number is one token: the digits after its point (an SVG coordinate of
+        # report.html, say) are not an id.
+        tokens = set(re.split(r"[^0-9A-Za-z_-]+", re.sub(r"[0-9]+\.[0-9]+", " ", text)))
         hits = [what for what, bad in (("student_id", tokens & ids), ("birth date", tokens & births),
                                        ("name", any(n in text for n in names))) if bad]
         if hits:

@@ -293,7 +293,9 @@ def test_attacker_reads_a_hand_made_package(tmp_path: Path) -> None:
     (package / "data" / "individual" / "students.parquet").unlink()
     assert attack(held) == []
     assert [v.kind for v in attack(held, k=13)] == ["derivable_group"]
-    (package / "data" / "README.md").write_text(f"row of student {ids[3]}\n")
+    (package / "data" / "README.md").write_text(f"x=371.{ids[3]}\n")  # a decimal, not an id
+    assert attack(held) == []
+    (package / "data" / "README.md").write_text(f"row of student {ids[3]}.\n")
     assert [v.kind for v in attack(held)] == ["identifier"]
     (package / "data" / "README.md").unlink()
     pl.DataFrame({"born": [dt.date(2012, 5, 5)]}).write_parquet(package / "data" / "extra.parquet")
