@@ -12,10 +12,11 @@ journaled: an exception or an interrupt at any point undoes the renames done so 
 replaced package is first renamed aside into the staging folder and restored), removes
 the folders the run created, and leaves ``OUT/partners/`` and the audit log as they were.
 
-What remains: a process killed outright (SIGKILL, power loss) in the middle of the rename
-phase, a few milliseconds long, leaves some packages moved and others not; the staging
-folder then still holds the rest (and any replaced package), so the state can be repaired
-by hand, and the audit log, appended last, does not record the partial run.
+A process killed outright (SIGKILL, power loss) in the middle of the moves cannot undo
+them; so before the first move the moves and the audit entries are written to
+``district/journal.json``, and the next run (:func:`recover`, under the run lock) makes
+the moves not yet made and appends the entries, so that no package sits under
+``partners/`` without its ledger files and audit entry. The ledger files move first.
 
 A package already at its path is compared with the new one (``manifest-sha256.txt``,
 ``release.json``, signature and encrypted copy present or not, and the old one must

@@ -130,6 +130,7 @@ class Audit:
         self.rosters: dict[str, pl.DataFrame] = {**history.rosters, extract_id: current}
         self.findings: list[Finding] = []
         self.legacy: list[Finding] = []
+        self._pattern_cache: dict[tuple[str, str], tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = {}
 
     # -- sources --------------------------------------------------------------------------
 
@@ -155,12 +156,30 @@ class Audit:
 
     # -- families -------------------------------------------------------------------------
 
+    def _patterns(self, extract_id: str, metric: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Who counts in ``metric``'s figures of an extract: the roster rows, each student's
+        *pattern* (the sorted units they count in) and each pattern's units and size.
+        Computed once per extract and metric, for every partner: a partner's family then
+        needs only its own served and known students one by one."""
+        key = (extract_id, metric)
+        if key not in self._pattern_cache:
+            bit = METRIC_BITS[metric]
+            rows = self.rosters[extract_id].filter((pl.col("metrics") & bit) > 0).select("student", "unit")
+            per_student = rows.group_by("student").agg(units=pl.col("unit").sort())
+            patterns = (
+                per_student.group_by("units").agg(count=pl.len()).sort("units").with_row_index("pattern")
+            )
+            student_pattern = per_student.join(patterns.select("units", "pattern"), on="units").select(
+                "student", "pattern"
+            )
+            self._pattern_cache[key] = (rows, student_pattern, patterns.select("pattern", "units", "count"))
+        return self._pattern_cache[key]
+
     def _family(
         self, metric: str, extract_id: str, sources: Sequence[Source], known: pl.Series
     ) -> tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]]:
         """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
         of every coded group, for one metric of one extract."""
-        bit = METRIC_BITS[metric]
         table = [
             source.groups.filter(pl.col("metric") == metric).with_columns(
                 source=pl.lit(position, dtype=pl.UInt32)
@@ -183,19 +202,39 @@ class Audit:
                 if source.extract_id == extract_id
             ]
         ).unique()
-        members = (
-            self.rosters[extract_id]
-            .lazy()
-            .filter((pl.col("metrics") & bit) > 0)
-            .filter(~pl.col("student").is_in(known.implode()))
-            .select("student", "unit")
+        rows, student_pattern, patterns = self._patterns(extract_id, metric)
+        relevant = pl.concat([eligible.get_column("student"), known]).unique().to_frame("student")
+        # Everyone served by none of the sources and not known: by pattern, in every
+        # source's comparison group at each unit of the pattern.
+        taken = student_pattern.join(relevant, on="student", how="semi").group_by("pattern").agg(taken=pl.len())
+        comparison = groups.filter(pl.col("side") == "comparison").select("gid", "unit")
+        others = (
+            patterns.lazy()
+            .join(taken.lazy(), on="pattern", how="left")
+            .with_columns(size=pl.col("count") - pl.col("taken").fill_null(0))
+            .filter(pl.col("size") > 0)
+            .explode("units")
+            .join(comparison.lazy(), left_on="units", right_on="unit", how="inner")
+            .group_by("pattern")
+            .agg(pl.col("gid").sort(), pl.col("size").first())
+            .select("gid", "size")
+        )
+        # The served or known students, one by one.
+        unknown = relevant.filter(~pl.col("student").is_in(known.implode()))
+        mine = (
+            rows.lazy()
+            .join(unknown.lazy(), on="student", how="semi")
             .join(groups.lazy(), on="unit", how="inner")
             .join(eligible.lazy().with_columns(served=pl.lit(True)), on=["source", "student"], how="left")
             .filter((pl.col("side") == "served") == pl.col("served").fill_null(False))
             .group_by("student")
             .agg(pl.col("gid").sort())
+            .select("gid", size=pl.lit(1, dtype=pl.UInt32))
+        )
+        members = (
+            pl.concat([others.with_columns(pl.col("size").cast(pl.Int64)), mine.with_columns(pl.col("size").cast(pl.Int64))])
             .group_by("gid")
-            .agg(size=pl.len())
+            .agg(pl.col("size").sum())
             .sort("gid")
             .collect()
         )
@@ -208,7 +247,7 @@ class Audit:
             sizes.append(int(size))
             for gid in gids:
                 atom_lists.setdefault(gid, []).append(position)
-        rows: dict[tuple[int, ...], int] = {}
+        unique_rows: dict[tuple[int, ...], int] = {}
         row_atoms: list[list[int]] = []
         row_groups: list[list[tuple[int, str, str]]] = []
         coded_atoms: dict[tuple[int, str, str], list[int]] = {}
@@ -220,11 +259,11 @@ class Audit:
             key = tuple(atoms)
             if not key:
                 continue
-            if key not in rows:
-                rows[key] = len(row_atoms)
+            if key not in unique_rows:
+                unique_rows[key] = len(row_atoms)
                 row_atoms.append(list(key))
                 row_groups.append([])
-            row_groups[rows[key]].append(ident[gid])
+            row_groups[unique_rows[key]].append(ident[gid])
         return row_atoms, sizes, row_groups, coded_atoms
 
     def audit(
@@ -315,6 +354,10 @@ class Audit:
     def targets(findings: Sequence[Finding], sources: Sequence[Source], table: pl.DataFrame) -> pl.DataFrame:
         """One figure of this run to suppress per finding (``agreement_index``, ``school_id``,
         ``metric``, ``reason``), chosen as the module docstring says."""
+        if not findings:
+            return pl.DataFrame(
+                schema={AGREEMENT_INDEX: pl.UInt32, "school_id": pl.String, "metric": pl.String, "reason": pl.String}
+            )
         served_n = {
             (row[0], row[1], row[2]): row[3] or 0
             for row in table.select(AGREEMENT_INDEX, "school_id", "metric", "served_n").iter_rows()
