@@ -83,16 +83,23 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
         seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 7,
         school_year: Annotated[str, typer.Option(help="School year, e.g. 2025-2026.")] = "2025-2026",
         format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+        attendance: Annotated[str, typer.Option(
+            "--attendance",
+            help="daily: one attendance row per student per school day; events: a calendar "
+            "table and attendance rows only for absences, tardies and early departures.",
+        )] = "daily",
     ) -> None:
         """Write a synthetic district (every extract table) for demos, tests and benchmarks."""
         from datashare.synth import synthesize
 
         if format not in ("csv", "parquet"):
             raise typer.BadParameter("expected csv or parquet", param_hint="--format")
+        if attendance not in ("daily", "events"):
+            raise typer.BadParameter("expected daily or events", param_hint="--attendance")
         with user_errors():
             summary = synthesize(
                 out_dir, students=students, schools=schools, partners=partners, seed=seed,
-                school_year=school_year, format=format,  # type: ignore[arg-type]
+                school_year=school_year, format=format, attendance=attendance,  # type: ignore[arg-type]
                 progress=lambda message: console.print(f"[dim]{escape(message)}[/]"),
             )
         console.print(f"Synthetic district written to {escape(str(out_dir))}")
