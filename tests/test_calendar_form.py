@@ -97,3 +97,100 @@ def test_the_calendar_form_never_expands_attendance_to_days(both_forms: dict[str
     assert "explode" not in plan.lower() and "date_range" not in plan.lower()
     assert summaries.student_school["days_enrolled"].sum() > 0
     extract.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Random small districts, written both ways, give identical releases.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from extract_fixtures import HEADERS  # noqa: E402
+from release_fixtures import SECRET, agreement, loaded  # noqa: E402
+
+WEEKDAYS = [d for d in (dt.date(2025, 9, 1) + dt.timedelta(k) for k in range(42)) if d.weekday() < 5]
+STATUSES = ("present", "present", "present", "tardy", "early_departure", "excused_absence", "unexcused_absence")
+
+
+@st.composite
+def districts(draw: st.DrawFn) -> dict:
+    n_schools = draw(st.integers(1, 2))
+    calendars = [sorted(draw(st.sets(st.sampled_from(WEEKDAYS), min_size=1, max_size=12))) for _ in range(n_schools)]
+    students = []
+    for i in range(draw(st.integers(1, 14))):
+        school = draw(st.integers(0, n_schools - 1))
+        entry = draw(st.integers(0, len(WEEKDAYS) - 1))
+        spells = []
+        if draw(st.booleans()):  # open to the end of the year
+            spells.append((WEEKDAYS[entry], None))
+        else:
+            exit_ = draw(st.integers(entry, len(WEEKDAYS) - 1))
+            spells.append((WEEKDAYS[entry], WEEKDAYS[exit_]))
+            if exit_ + 2 < len(WEEKDAYS) and draw(st.booleans()):  # re-entry at the same school
+                spells.append((WEEKDAYS[exit_ + 2], None))
+        statuses = draw(st.lists(st.sampled_from(STATUSES), min_size=len(WEEKDAYS), max_size=len(WEEKDAYS)))
+        students.append({
+            "id": f"{i:06d}", "school": school, "spells": spells, "statuses": statuses,
+            "served": draw(st.booleans()), "consent": draw(st.booleans()),
+        })
+    return {"calendars": calendars, "students": students}
+
+
+def _membership(student: dict, calendar: list[dt.date]) -> list[tuple[int, dt.date]]:
+    return [
+        (WEEKDAYS.index(day), day) for day in calendar
+        if any(entry <= day and (exit_ is None or day <= exit_) for entry, exit_ in student["spells"])
+    ]
+
+
+def _write(folder: Path, district: dict, form: str) -> None:
+    folder.mkdir(parents=True)
+    school_ids = [f"S{k}" for k in range(len(district["calendars"]))]
+    rows: dict[str, list[str]] = {name: [] for name in HEADERS}
+    rows["schools"] = [f"{s},School {s}," for s in school_ids]
+    for s in district["students"]:
+        school = school_ids[s["school"]]
+        rows["students"].append(f"{s['id']},A,B,2012-01-01,05,,,,,")
+        for entry, exit_ in s["spells"]:
+            rows["enrollments"].append(f"{s['id']},{school},2025-2026,{entry},{exit_ or ''},05")
+        for k, day in _membership(s, district["calendars"][s["school"]]):
+            status = s["statuses"][k]
+            if form == "daily" or status != "present":
+                rows["attendance"].append(f"{s['id']},{school},{day},{status}")
+        if s["served"]:
+            rows["service_contacts"] += [f"p1,{s['id']},{day},tutoring,30,{school}" for day in WEEKDAYS[:9]]
+        if s["consent"]:
+            rows["consents"].append(f"C{s['id']},{s['id']},p1,individual_data,2025-08-01,,parent")
+    for name, header in HEADERS.items():
+        (folder / f"{name}.csv").write_text("\n".join([header, *rows[name]]) + "\n", encoding="utf-8")
+    if form == "events":
+        lines = [f"{school_ids[k]},{day}" for k, days in enumerate(district["calendars"]) for day in days]
+        (folder / "calendar.csv").write_text("\n".join(["school_id,date", *lines]) + "\n", encoding="utf-8")
+
+
+def _released_bytes(folder: Path) -> dict[str, bytes]:
+    import io
+
+    from datashare.extract import load_extract
+    from datashare.release.compute import compute_releases
+    from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
+
+    with load_extract(folder, riders={"attendance": attendance_aggregations()}) as data:
+        tables = dict(data.tables)
+        tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
+        [release] = compute_releases(tables, data.school_year, [loaded(agreement(min_cell_size=5))], SECRET, AS_OF)
+    out = {}
+    for name, frame in release.tables.items():
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        out[name] = buffer.getvalue()
+    return out
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(district=districts())
+def test_random_districts_release_the_same_both_ways(tmp_path_factory: pytest.TempPathFactory, district: dict) -> None:
+    root = tmp_path_factory.mktemp("random")
+    _write(root / "daily", district, "daily")
+    _write(root / "events", district, "events")
+    assert _released_bytes(root / "daily") == _released_bytes(root / "events")
