@@ -38,7 +38,7 @@ def render_report(report: ValidationReport) -> None:
         for f in findings:
             table.add_row(
                 f"[{_SEVERITY_STYLE[f.severity]}]{f.code}[/]",
-                f.column or "-",
+                escape(f.column or "-"),
                 f"{f.count:,}",
                 ", ".join(str(r) for r in f.rows) or "-",
                 escape(f.message.split(": ", 1)[-1]),
@@ -49,7 +49,7 @@ def render_report(report: ValidationReport) -> None:
         for code, fix in fixes.items():
             console.print(f"  [dim]fix {code}:[/] {escape(fix)}")
     verdict = "[green]valid[/]" if report.valid else f"[bold red]not valid[/]: {len(report.errors)} error finding(s)"
-    year = report.school_year or "unknown"
+    year = escape(report.school_year or "unknown")
     console.print(f"\nExtract {escape(report.folder)}: school year {year}; {verdict}")
     console.print("[dim]Rows are CSV line numbers (the header is line 1) or 1-based Parquet rows.[/]")
 
@@ -70,7 +70,8 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
             result = run_validation(extract_dir, school_year=school_year)
         render_report(result)
         if report is not None:
-            result.write_json(report)
+            with user_errors():
+                result.write_json(report)
             console.print(f"Report written to {escape(str(report))}")
         raise typer.Exit(0 if result.valid else 1)
 
