@@ -9,6 +9,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from extract_fixtures import HEADERS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from release_fixtures import SECRET, agreement, loaded
 
 import datashare
 from datashare._resources import examples_dir
@@ -101,12 +105,6 @@ def test_the_calendar_form_never_expands_attendance_to_days(both_forms: dict[str
 
 # ---------------------------------------------------------------------------------------
 # Random small districts, written both ways, give identical releases.
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from extract_fixtures import HEADERS  # noqa: E402
-from release_fixtures import SECRET, agreement, loaded  # noqa: E402
 
 WEEKDAYS = [d for d in (dt.date(2025, 9, 1) + dt.timedelta(k) for k in range(42)) if d.weekday() < 5]
 STATUSES = ("present", "present", "present", "tardy", "early_departure", "excused_absence", "unexcused_absence")
