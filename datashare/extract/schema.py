@@ -238,17 +238,6 @@ def _checks(spec: ColumnSpec, source: pl.DataType) -> list[pa.Check]:
         checks.append(_text_check("invalid_school_year", school_year_ok))
     elif spec.type == "id":
         checks.append(_text_check("empty_id", lambda c: c.str.strip_chars().str.len_chars() > 0))
-        # "000007 " would be a second student beside "000007"; whitespace-only is empty_id.
-        checks.append(_text_check(
-            "id_whitespace",
-            lambda c: (c.str.strip_chars() == c) | (c.str.strip_chars().str.len_chars() == 0),
-        ))
-    if spec.type in ("id", "text") and as_text:
-        # CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding, not a crash.
-        checks.append(_text_check(
-            "invalid_text",
-            lambda c: ~(c.str.contains("\x00", literal=True) | c.str.contains("\ufffd", literal=True)),
-        ))
     if spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
         checks.append(_range_check(spec, as_text))
     return checks

@@ -21,7 +21,7 @@ import polars as pl
 from pandera.config import ValidationDepth, config_context
 
 from datashare.errors import ExtractError, ExtractInvalid
-from datashare.extract.cross import calendar_masks, cross_findings, day_bits, weekday_masks
+from datashare.extract.cross import Flag, calendar_masks, cross_findings, day_bits, flag_findings, weekday_masks
 from datashare.extract.read import ROW, Extract, TableFile, header_names, locate, scan_raw, typed
 from datashare.extract.report import (
     MAX_EXAMPLE_ROWS,
@@ -431,6 +431,42 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
     )]
 
 
+def _text_findings(read: _TableRead) -> list[Finding]:
+    """Ids with surrounding whitespace, and NUL bytes or bytes that are not UTF-8 in text.
+
+    CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding at their
+    line, not an unreadable file. The leading key columns of a big table (attendance's
+    student_id and school_id) are checked on the distinct groups of the grouped pass, and
+    read again row by row only when a group is at fault, so they cost no scan of their own.
+    """
+    specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
+    if not specs:
+        return []
+    flags: list[Flag] = []
+    for spec in specs:
+        col = pl.col(spec.name)
+        flags.append(Flag(
+            "invalid_text", spec.name, col.str.contains("\x00", literal=True) | col.str.contains("\ufffd", literal=True),
+            f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
+        ))
+        if spec.type == "id":
+            stripped = col.str.strip_chars()
+            flags.append(Flag(
+                "id_whitespace", spec.name, (stripped != col) & (stripped.str.len_chars() > 0),
+                f"column {spec.name} has identifiers with leading or trailing whitespace "
+                "(000007 and '000007 ' would be two students)",
+            ))
+    key = read.schema.key
+    lead = set(key[:-1]) if len(key) > 1 and read.usable(*key) else set()
+    on_groups = [f for f in flags if f.column in lead]
+    if on_groups:
+        groups = read.group_stats().select(sorted(lead))
+        if not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
+            flags = [f for f in flags if f.column not in lead]
+    assert read.file is not None
+    return flag_findings(read.typed(), flags, read.schema.name, read.file)
+
+
 def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[Finding]]:
     """The extract's school year: the most common ``school_year`` of enrollments."""
     read = reads["enrollments"]
@@ -536,6 +572,7 @@ def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear
         return findings
     try:
         findings += _key_findings(read, read.typed())
+        findings += _text_findings(read)
         read.rows = int(read.raw().select(pl.len()).collect().item())
     except (pl.exceptions.PolarsError, OSError) as exc:
         read.readable = False
