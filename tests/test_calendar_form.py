@@ -218,3 +218,18 @@ def test_empty_attendance_is_all_present_with_a_calendar_and_not_supplied_withou
     table = events.tables["aggregate_comparison"].filter(pl.col("metric") == "attendance_rate")
     assert table["note"].is_null().all()
     assert table["served_value"].to_list() == [1.0, 1.0] and table["served_n"].to_list() == [12, 12]
+
+
+def test_synth_cli_writes_either_form(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from datashare.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["synth", str(tmp_path / "e"), "--students", "60", "--schools", "2", "--attendance", "events"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e" / "calendar.csv").is_file()
+    assert datashare.validate(tmp_path / "e").valid
+    result = runner.invoke(app, ["synth", str(tmp_path / "d"), "--students", "60", "--attendance", "weekly"])
+    assert result.exit_code != 0 and "daily or events" in result.output
+    assert not (tmp_path / "d" / "calendar.csv").exists()
