@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(HERE / "RESULTS-calendar.md"))
     args = parser.parse_args(argv)
     started = datetime.now(timezone.utc)
+    load_start = os.getloadavg()
     cache = Path(args.cache_dir)
     rows: list[str] = []
     hashes = {}
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         f"on {started:%Y-%m-%d %H:%M} UTC; {args.size:,} students, Parquet, one nine-contact agreement "
         "(aggregate and individual). Median wall time and peak memory of each command, its own process.",
         f"Machine: {', '.join(f'{k} {v}' for k, v in info.items())}.",
+        f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.1f}' for x in load_start)}, at end "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}: on a shared machine wall times are pessimistic.",
         "",
         "| form | attendance rows | calendar rows | validate | peak | run, 1 agreement | peak | synthesized in |",
         "|---|---|---|---|---|---|---|---|",
