@@ -216,9 +216,7 @@ retention: {{destroy_by: 2027-06-30}}
 
 def write_agreements(folder: Path, count: int) -> Path:
     """``count`` nine-contact agreements (individual data), one per partner, in a new folder."""
-    from datashare._resources import templates_dir
-
-    template = templates_dir() / "nine-contact-partner.yaml"
+    template = "nine-contact-partner"  # a shipped template, found by name (extends takes no absolute path)
     target = folder / f"agreements-{count}"
     target.mkdir(parents=True, exist_ok=True)
     for partner in partner_ids(count):

@@ -14,7 +14,8 @@ student value or a secret.
     ├── KeyFileError              a secret or signing key file is missing, unreadable, unsafe
     ├── ReleaseError              the release cannot be produced
     │   ├── OutputCheckFailed     the independent output check blocked a package
-    │   └── PackageExists         a different release already sits at a package path
+    │   ├── PackageExists         a different release already sits at a package path
+    │   └── OutputLocked          another run holds the output folder (names its pid, host, start)
     ├── PackageError              a package cannot be written, read or decrypted
     │   └── VerificationError     a package failed verification (names the file)
     ├── AuditError                the audit log is broken (names the entry)
@@ -63,6 +64,10 @@ class OutputCheckFailed(ReleaseError):
 
 class PackageExists(ReleaseError):
     """A different release already exists at a package path (use ``--replace``)."""
+
+
+class OutputLocked(ReleaseError):
+    """Another run holds the output folder's lock; the message names its pid, host and start time."""
 
 
 class PackageError(DatashareError):

@@ -1,10 +1,12 @@
 """The release run: secrets, agreements, extract, one pass of derivation, packages.
 
 This module only chains the stages, in the order that fails cheapest first: the key files
-(before any student data is read), the agreements (lint, in force on ``as_of``), the
-extract (validated in full), then the computation shared by every agreement, and last the
-all-or-nothing publication. Any refusal raises a :class:`~datashare.errors.DatashareError`
-and leaves ``OUT/partners/`` as it was.
+(before any student data is read), the agreements (lint, in force on ``as_of``: every
+refused agreement named at once, see :mod:`datashare.release.admission`), the extract
+(validated in full), the agreements against the extract (school year, schools), then the
+computation shared by every agreement, and last the all-or-nothing publication. Any
+refusal raises a :class:`~datashare.errors.DatashareError` and leaves ``OUT/partners/`` as
+it was. A run writes under a narrowed umask (:mod:`datashare._private`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datashare._cleanup import remove_leftovers
+from datashare._private import private_files
 from datashare.agreement.load import LoadedAgreement, load_agreements
-from datashare.errors import AgreementError
+from datashare.errors import AgreementError, ReleaseError
 from datashare.extract import Extract, load_extract
 from datashare.package.check import preload as preload_output_check
-from datashare.package.publish import PublishResult, publish
+from datashare.package.bag import sha256_file
+from datashare.package.ledger import extract_id, load_history
+from datashare.package.lock import lock_output
+from datashare.package.publish import PublishResult, publish, recover
 from datashare.package.sign import load_private_key
+from datashare.release.admission import partner_warnings, refuse_against_extract, refuse_before_extract
 from datashare.release.compute import compute_releases
 from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
 from datashare.release.keys import read_secret
@@ -33,11 +41,13 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class RunResult:
-    """What one run did: the releases computed, the packages published, stage timings."""
+    """What one run did: the releases computed, the packages published, stage timings, and
+    warnings (also in ``run_report.json``) that do not stop a run."""
 
     releases: tuple[PartnerRelease, ...]
     published: PublishResult
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 def default_operator() -> str:
@@ -48,6 +58,7 @@ def default_operator() -> str:
         return "unknown"
 
 
+@private_files
 def release(
     *,
     extract: str | Path | Extract,
@@ -67,7 +78,10 @@ def release(
     file, ``AgreementError``/``AgreementRefused`` for an agreement that may not be
     released, ``ExtractInvalid`` for an invalid extract, ``OutputCheckFailed`` when the
     independent check blocks a package, ``PackageExists`` for a different release at an
-    existing package path (unless ``replace``).
+    existing package path (unless ``replace``), ``OutputLocked`` when another run holds
+    ``out``. The lock on ``out`` is taken after the key files and agreements are checked and
+    before the extract is read, and held until the packages are in place; what interrupted
+    runs left is removed once it is held (see :mod:`datashare._cleanup`).
     """
     say = progress or (lambda _message: None)
     timings: dict[str, float] = {}
@@ -79,6 +93,8 @@ def release(
         timings[stage] = round(now - clock, 3)
         clock = now
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ReleaseError(f"{out}: the output folder is a file; give a folder for --out")
     say("reading the key files")
     secret = read_secret(key_file)
     if signing_key is not None:
@@ -91,25 +107,52 @@ def release(
     loaded += load_agreements(paths) if paths else []
     if not loaded:
         raise AgreementError("no agreement to release: give an agreement file or a folder of *.yaml files")
+    refuse_before_extract(loaded, as_of)
     lap("agreements")
 
-    preload_output_check()  # overlaps the slow import with validation
-    say("validating the extract")
-    owned = not isinstance(extract, Extract)
-    data = (
-        load_extract(extract, riders={"attendance": attendance_aggregations()})  # type: ignore[arg-type]
-        if owned
-        else extract
-    )
+    say("locking the output folder")
+    lock = lock_output(out)  # before any student data is read; OutputLocked names the holder
+    try:
+        # Complete any commit a killed run left half done, then remove what crashed runs
+        # left (staging, extract copies), then read what each partner holds (verified
+        # against the audit log), before any student data is read.
+        for line in recover(Path(out)):
+            say(f"recovered an interrupted run: {line}")
+        left = remove_leftovers(out)
+        if left:
+            say(f"removed what interrupted runs left: {left.staging} staging folder(s), "
+                f"{left.workdirs} temporary copy folder(s) of an extract")
+        partners = sorted({a.agreement.partner.id for a in loaded if a.agreement.partner is not None})
+        history = load_history(Path(out) / "district", partners)
+        lap("holdings")
+
+        preload_output_check()  # overlaps the slow import with validation
+        say("validating the extract")
+        owned = not isinstance(extract, Extract)
+        data = (
+            load_extract(extract, riders={"attendance": attendance_aggregations()})  # type: ignore[arg-type]
+            if owned
+            else extract
+        )
+    except BaseException:
+        lock.release()
+        raise
     try:
         lap("validate")
 
         say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
         tables = dict(data.tables)
+        school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
+        refuse_against_extract(loaded, as_of, school_year=data.school_year.label, school_ids=school_ids)
+        contact_partners = tables["service_contacts"].select("partner_id").unique().collect().get_column("partner_id")
+        warnings = partner_warnings(loaded, contact_partners.to_list())
         if "attendance" in data.aggregates:
             # Derive once: the validator's pass over attendance already summed each student's days.
             tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
-        releases = compute_releases(tables, data.school_year, loaded, secret, as_of)
+        inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
+        releases = compute_releases(
+            tables, data.school_year, loaded, secret, as_of, history=history, extract_id=extract_id(inputs)
+        )
         lap("compute")
 
         say("checking, packaging and signing")
@@ -123,9 +166,12 @@ def release(
             replace=replace,
             operator=operator or default_operator(),
             progress=say,
+            input_sha256=inputs,
+            warnings=warnings,
         )
     finally:
         if owned:
             data.close()
+        lock.release()
     lap("publish")
-    return RunResult(releases=tuple(releases), published=published, timings=timings)
+    return RunResult(releases=tuple(releases), published=published, timings=timings, warnings=tuple(warnings))

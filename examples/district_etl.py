@@ -57,4 +57,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # A scheduler stops a job with SIGTERM: turn it into an exit that removes the temporary
+    # copies of the extract and the staging folder, as Ctrl-C does.
+    datashare.handle_sigterm()
     sys.exit(main(sys.argv[1:]))

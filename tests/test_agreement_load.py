@@ -232,7 +232,7 @@ _FIELDS = {table: sorted(fields) for table, fields in INDIVIDUAL_FIELDS.items()}
     min_cell_size=st.integers(5, 50),
     min_contacts=st.integers(1, 30),
     count=st.sampled_from(["distinct_days", "records"]),
-    metrics=st.lists(st.sampled_from(MODEL_METRICS), unique=True, max_size=6),
+    metrics=st.lists(st.sampled_from(MODEL_METRICS), unique=True, min_size=1, max_size=6),
     students=st.none() | st.lists(st.sampled_from(_FIELDS["students"]), unique=True, max_size=4),
     grades=st.none() | st.lists(st.sampled_from(_FIELDS["grades"]), unique=True, max_size=4),
     schools=st.just("all") | st.lists(st.from_regex(r"[0-9]{3}", fullmatch=True), unique=True, max_size=3),

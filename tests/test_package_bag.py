@@ -62,7 +62,7 @@ def test_layout_and_determinism(tmp_path: Path) -> None:
         "bag-info.txt", "bagit.txt",
         "data/README.md", "data/aggregate_comparison.csv", "data/aggregate_comparison.parquet",
         "data/datapackage.json", "data/individual/attendance.parquet",
-        "data/individual/students.parquet",
+        "data/individual/students.parquet", "data/report.html",
         "manifest-sha256.txt", "release.json", "tagmanifest-sha256.txt",
     ]  # fmt: skip
     info = (tmp_path / "a" / "bag-info.txt").read_text()
@@ -94,7 +94,7 @@ def test_datapackage_and_readme_describe_every_column(tmp_path: Path) -> None:
     }  # fmt: skip
     students = resources["individual/students.parquet"]["schema"]
     assert [f["name"] for f in students["fields"]] == ["student_key", "school_id", "grade_level", "english_learner"]
-    assert students["primaryKey"] == ["student_key"]
+    assert students["primaryKey"] == ["student_key", "school_id"]
     assert all(f["description"] for r in resources.values() for f in r["schema"]["fields"])
     assert resources["aggregate_comparison.csv"]["hash"].startswith("sha256:")
     text = (tmp_path / "p" / "data" / "README.md").read_text()
@@ -193,8 +193,13 @@ def test_signing_keys_are_safe(tmp_path: Path) -> None:
     not_private = tmp_path / "not-private.pem"
     not_private.write_bytes(public.read_bytes())
     os.chmod(not_private, 0o600)
-    with pytest.raises(KeyFileError, match="not an unencrypted PEM private key"):
+    with pytest.raises(KeyFileError, match="this is a public key; --signing-key takes the district's private key"):
         load_private_key(not_private)
+    not_pem = tmp_path / "not-pem.pem"
+    not_pem.write_bytes(b"not a key")
+    os.chmod(not_pem, 0o600)
+    with pytest.raises(KeyFileError, match="not an unencrypted PEM private key"):
+        load_private_key(not_pem)
     os.chmod(private, 0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         load_private_key(private)

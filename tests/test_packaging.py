@@ -31,6 +31,8 @@ def test_wheel_ships_schemas_and_templates(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "datashare/_data/schemas/attendance.yaml" in names
     assert any(n.startswith("datashare/_data/agreements/templates/") and n.endswith(".yaml") for n in names)
+    # The page templates of the partner's report and the district overview.
+    assert {"datashare/package/templates/report.html.j2", "datashare/package/templates/district_index.html.j2"} <= set(names)
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def test_published_row_rounding_and_difference():
     assert (row["comparison_value"], row["comparison_display"], row["difference"]) == (0.1, "0.10", 0.4)
     assert (row["suppressed"], row["note"]) == (False, None)
     rate = _row(table, "A", "attendance_rate")
-    assert (rate["served_value"], rate["served_display"], rate["comparison_display"]) == (0.333, "0.333", "0.667")
+    assert (rate["served_value"], rate["served_display"], rate["comparison_display"]) == (0.333, "33.3%", "66.7%")
     assert rate["difference"] == -0.334
     assert sum(summary.values()) == 0
 
@@ -162,6 +162,18 @@ def test_extreme_share_coding(n, count, display):
         assert row["served_display"] == display and row["served_value"] is None
         assert row["difference"] is None and row["note"] == "served coded:extreme_share"
         assert summary["coded:extreme_share"] == 1
+
+
+@pytest.mark.parametrize(
+    ("present", "n", "value", "display"),
+    [(187.0, 200, 0.935, "93.5%"), (1.0, 200, 0.005, "0.5%"), (200.0, 200, 1.0, "100.0%"),
+     (0.0, 200, 0.0, "0.0%"), (21.0, 200, 0.105, "10.5%")],
+)
+def test_proportions_display_as_percentages_with_one_decimal(present, n, value, display):
+    table, _ = _control(_cells(("A", "attendance_rate", n, present, 0, 30, 3.0)))
+    row = _row(table, "A", "attendance_rate")
+    assert (row["served_value"], row["served_display"]) == (value, display)
+    assert row["comparison_display"] == "10.0%"
 
 
 def test_extreme_coding_only_for_shares_of_students():

@@ -58,15 +58,16 @@ class LintFinding:
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` later (clamped to the month's last day)."""
+    """The same day ``months`` later (clamped to the month's last day, and to
+    :data:`datetime.date.max` past the year 9999)."""
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    if year > dt.MAXYEAR:
+        return dt.date.max
+    if year < dt.MINYEAR:
+        return dt.date.min
+    last = 31 if month == 12 else (dt.date(year, month + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(year, month, min(day.day, last))
 
 
 class _Findings:

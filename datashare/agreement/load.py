@@ -2,6 +2,10 @@
 
 Loading an agreement file:
 
+0. refuse, before anything is built, a file larger than :data:`MAX_AGREEMENT_BYTES`, and
+   any anchor, alias (``&x``, ``*x``), merge key (``<<``) or explicit tag (``!!python/...``,
+   ``!!str``): an agreement is plain keys and values, and aliases let a few hundred bytes
+   expand into gigabytes (the "billion laughs");
 1. parse it with ruamel.yaml's round-trip loader, which keeps the line of every key and
    refuses a key given twice in one mapping (most YAML loaders keep the later one silently,
    which in an agreement could widen a release);
@@ -43,7 +47,7 @@ import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -62,6 +66,13 @@ Location = tuple[Path, int]
 """A file and a 1-based line."""
 
 _MAX_CHAIN = 16
+
+MAX_AGREEMENT_BYTES = 64 * 1024
+"""The largest agreement or template file read (a real one is about 2 KB; the YAML parser
+needs about a second per 25 KB of keys, so the limit also bounds the time to refuse one)."""
+
+_MAX_PROBLEMS = 20
+"""Validation problems listed in one message; the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -118,12 +129,82 @@ def _yaml() -> YAML:
 
 def _read_yaml(path: Path) -> CommentedMap:
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise AgreementError(f"{path}: is a folder; give an agreement file (*.yaml)")
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        size = path.stat().st_size
+        if size > MAX_AGREEMENT_BYTES:
+            raise AgreementError(
+                f"{path}: the agreement file holds {size:,} bytes, more than the limit of "
+                f"{MAX_AGREEMENT_BYTES:,}; an agreement is a short YAML file"
+            )
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise AgreementError(f"{path}: agreement file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgreementError(f"{path}: cannot read the agreement file ({exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise AgreementError(f"{path}: the agreement file is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise AgreementError(f"{path}: cannot read the agreement file ({exc.strerror or exc.__class__.__name__})") from None
     return _parse_yaml(str(path), text)
+
+
+MAX_NESTING = 32
+"""Deepest nesting of ``[`` and ``{`` read; an agreement needs three or four levels, and the
+YAML scanner slows quadratically on thousands of unclosed brackets."""
+
+
+def _refuse_deep_nesting(path: str, text: str) -> None:
+    depth = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if match[0] in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            line = text.count("\n", 0, match.start()) + 1
+            raise AgreementError(
+                f"{path}, line {line}: brackets nested more than {MAX_NESTING} deep; an agreement "
+                "is a few levels of keys and lists (is a closing ] or } missing?)"
+            )
+
+
+_DATE = re.compile(
+    r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+    r"(?:$|(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?$)"
+)
+"""A plain scalar YAML reads as a date (or timestamp): checked here, with its line, because
+the YAML library fails on ``2026-02-30`` with a bare ``ValueError``."""
+
+
+def _refuse_constructs(path: str, text: str) -> None:
+    """Refuse anchors, aliases, merge keys and explicit tags, from the parser's events alone
+    (nothing is constructed, so an alias bomb costs no memory)."""
+    yaml = _yaml()
+    for event in yaml.parse(text):
+        mark = event.start_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else path
+        kind = type(event).__name__
+        if kind == "AliasEvent" or getattr(event, "anchor", None) is not None:
+            raise AgreementError(
+                f"{where}: YAML anchors and aliases (&name, *name) are not allowed in an agreement; "
+                "write each value out in full (a template is shared with extends:)"
+            )
+        if getattr(event, "tag", None) is not None and kind in ("ScalarEvent", "MappingStartEvent", "SequenceStartEvent"):
+            raise AgreementError(
+                f"{where}: explicit YAML tags (such as !!python/... or !!str) are not allowed in an "
+                "agreement; write plain values (quote a value to keep it text)"
+            )
+        if kind == "ScalarEvent" and event.style is None and (day := _DATE.match(event.value)):
+            try:
+                dt.date(int(day[1]), int(day[2]), int(day[3]))
+            except ValueError:
+                raise AgreementError(
+                    f"{where}: {event.value!r} is not a calendar date; expected YYYY-MM-DD"
+                ) from None
+        if kind == "ScalarEvent" and event.value == "<<" and event.style is None:
+            raise AgreementError(
+                f"{where}: YAML merge keys (<<) are not allowed in an agreement; write the keys out "
+                "(a template is shared with extends:)"
+            )
 
 
 @functools.lru_cache(maxsize=256)
@@ -131,6 +212,8 @@ def _parse_yaml(path: str, text: str) -> CommentedMap:
     """Parse one file's text, cached by path and content: a run of 200 agreements made from
     one template parses the template once. The result is shared: read it, never change it."""
     try:
+        _refuse_deep_nesting(path, text)
+        _refuse_constructs(path, text)
         data = _yaml().load(text)
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
@@ -147,6 +230,10 @@ def _parse_yaml(path: str, text: str) -> CommentedMap:
         raise AgreementError(f"{path}{where}: YAML syntax error: {problem}") from None
     except YAMLError as exc:
         raise AgreementError(f"{path}: YAML syntax error: {exc}") from None
+    except RecursionError:
+        raise AgreementError(f"{path}: YAML nested too deeply; an agreement is a few levels of keys") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value the YAML library cannot build
+        raise AgreementError(f"{path}: a value cannot be read ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(data, CommentedMap):
         raise AgreementError(f"{path}: expected a mapping of agreement keys at the top of the file")
     return data
@@ -201,6 +288,15 @@ def _is_path(reference: str) -> bool:
     return "/" in reference or "\\" in reference or reference.endswith((".yaml", ".yml"))
 
 
+def _is_absolute(reference: str) -> bool:
+    """``/x``, ``\\x``, ``~/x``, ``C:x``: anything not relative to the naming file's folder."""
+    return (
+        reference.startswith(("/", "\\", "~"))
+        or PureWindowsPath(reference).drive != ""
+        or PurePosixPath(reference).is_absolute()
+    )
+
+
 def resolve_extends(reference: str, naming_file: Path, *, template_dirs: Iterable[Path] = ()) -> Path:
     """The template file an ``extends`` value names (see the module docstring for the order).
 
@@ -208,6 +304,11 @@ def resolve_extends(reference: str, naming_file: Path, *, template_dirs: Iterabl
     folders and before the shipped templates.
     """
     folder = naming_file.parent
+    if _is_absolute(reference):
+        raise AgreementError(
+            f"{naming_file}: extends: {reference!r} is an absolute path; give a template name or a "
+            "path relative to this file's folder"
+        )
     if _is_path(reference):
         candidate = (folder / reference).resolve()
         if not candidate.is_file():
@@ -304,6 +405,8 @@ def _describe(error: dict, parts: list[str | int]) -> str:
         return f"unknown key {parts[-1]!r}{allowed}"
     if kind == "missing":
         return f"missing required key {parts[-1]!r}" if parts else "missing required key"
+    if kind == "too_short":
+        return "list at least one entry, or remove the key"
     if kind == "string_pattern_mismatch":
         return "expected lowercase letters, digits and inner hyphens only ([a-z0-9-])"
     message = error["msg"]
@@ -330,6 +433,8 @@ def _validation_error(
         if text not in seen:
             seen.add(text)
             problems.append(text)
+    if len(problems) > _MAX_PROBLEMS:
+        problems = [*problems[:_MAX_PROBLEMS], f"... and {len(problems) - _MAX_PROBLEMS} more problem(s)"]
     return AgreementError(f"{path}: invalid agreement:\n  " + "\n  ".join(problems))
 
 
@@ -407,13 +512,20 @@ def _locate(node: Any, prefix: str, per_file: list[tuple[Path, dict[str, int]]],
 def load_agreements(paths: Iterable[str | Path], *, template_dirs: Iterable[str | Path] = ()) -> list[LoadedAgreement]:
     """Load many agreements; a folder stands for every ``*.yaml`` directly in it, sorted.
 
-    Sub-folders (``templates/`` among them) are not searched. Two files with the same
-    agreement id are an error naming both.
+    Sub-folders (``templates/`` among them) are not searched; a folder without any
+    ``*.yaml`` is an error naming it. Two files with the same agreement id are an error
+    naming both.
     """
     files: list[Path] = []
     for entry in map(Path, paths):
         if entry.is_dir():
-            files.extend(sorted(p for p in entry.glob("*.yaml") if p.is_file()))
+            found = sorted(p for p in entry.glob("*.yaml") if p.is_file())
+            if not found:
+                raise AgreementError(
+                    f"{entry}: no agreement file (*.yaml) in this folder; sub-folders such as "
+                    "templates/ are not searched. Give an agreement file or a folder that holds them"
+                )
+            files.extend(found)
         else:
             files.append(entry)
     template_dirs = tuple(template_dirs)

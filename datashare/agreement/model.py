@@ -36,6 +36,13 @@ Metric = Literal[
 METRICS: tuple[str, ...] = get_args(Metric)
 """The comparison metrics of CONTRACT section 3, in report order."""
 
+MAX_MIN_CONTACTS = 10_000
+"""No partner logs more contacts per student in a school year; a larger value is a typo."""
+MAX_MIN_CELL_SIZE = 1_000_000
+"""A cell larger than a district's whole enrolment suppresses everything; a larger value is a typo."""
+MAX_VERSION = 1_000_000
+"""Agreement versions count signed revisions."""
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,15 +65,15 @@ class Term(_Frozen):
 class Eligibility(_Frozen):
     """Who counts as served: at least ``min_contacts`` contacts in the school year."""
 
-    min_contacts: int = Field(default=9, ge=1)
+    min_contacts: int = Field(default=9, ge=1, le=MAX_MIN_CONTACTS)
     count: Literal["distinct_days", "records"] = "distinct_days"
 
 
 class Aggregate(_Frozen):
     """The de-identified comparison; no consent needed, small cells suppressed."""
 
-    metrics: tuple[Metric, ...] = METRICS
-    min_cell_size: int = Field(default=10, ge=1)
+    metrics: tuple[Metric, ...] = Field(default=METRICS, min_length=1)
+    min_cell_size: int = Field(default=10, ge=1, le=MAX_MIN_CELL_SIZE)
 
 
 class IndividualFields(_Frozen):
@@ -117,7 +124,7 @@ class Agreement(_Frozen):
 
     datashare: Literal[1] = 1
     id: Slug | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     title: str | None = None
     extends: str | None = None
     district: Party | None = None

@@ -8,11 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel
 
-from datashare.agreement import diff as diff_agreements
-from datashare.agreement import load_agreement
-from datashare.agreement import review as render_review
 from datashare.cli._common import console, err_console, user_errors
 
 
@@ -22,21 +18,25 @@ class ReviewFormat(str, enum.Enum):
 
 
 def review(
-    agreement: Annotated[Path, typer.Argument(help="The agreement (or template) YAML file.")],
+    agreement: Annotated[Path, typer.Argument(metavar="AGREEMENT.yaml", help="The agreement (or template) YAML file.")],
     format: Annotated[ReviewFormat, typer.Option("--format", help="markdown or html.")] = ReviewFormat.markdown,  # noqa: A002
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Write the review document a compliance reviewer reads before signing.
 
     Exits 1 when lint finds errors (the document is still written); warnings exit 0.
     """
+    from datashare.agreement import load_agreement
+    from datashare.agreement import review as render_review
+
     with user_errors():
         loaded = load_agreement(agreement)
         text = render_review(loaded, format=format.value)
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        with user_errors():
+            output.write_text(text, encoding="utf-8")
         err_console.print(f"wrote {output}", highlight=False)
     if loaded.errors:
         err_console.print(f"[bold red]{len(loaded.errors)} lint error(s):[/] this agreement would be refused",
@@ -45,13 +45,16 @@ def review(
 
 
 def diff(
-    old: Annotated[Path, typer.Argument(help="The signed (old) version.")],
-    new: Annotated[Path, typer.Argument(help="The proposed (new) version.")],
+    old: Annotated[Path, typer.Argument(metavar="OLD.yaml", help="The signed (old) version.")],
+    new: Annotated[Path, typer.Argument(metavar="NEW.yaml", help="The proposed (new) version.")],
 ) -> None:
     """List every change between two versions of an agreement.
 
     Exits 1 when a change widens what is released or weakens a protection (re-review).
     """
+    from datashare.agreement import diff as diff_agreements
+    from datashare.agreement import load_agreement
+
     with user_errors():
         result = diff_agreements(load_agreement(old), load_agreement(new))
     if not result.changes:
@@ -68,6 +71,8 @@ def diff(
 
 
 def _show(value: object) -> str:
+    from pydantic import BaseModel
+
     if value is None:
         return "(none)"
     if isinstance(value, BaseModel):

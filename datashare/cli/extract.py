@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from datashare.cli._common import console, user_errors
-from datashare.extract.report import ValidationReport
+
+if TYPE_CHECKING:
+    from datashare.extract.report import ValidationReport
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -20,6 +21,7 @@ def render_report(report: ValidationReport) -> None:
 
     Findings hold no cell values, so nothing here can print a name or a birth date.
     """
+    from rich.table import Table
     rows = {t.table: t for t in report.tables}
     by_table = report.by_table()
     for name, info in rows.items():
@@ -45,7 +47,7 @@ def render_report(report: ValidationReport) -> None:
             )
             if f.fix and f.severity != "info":
                 fixes[f.code] = f.fix
-        console.print(table)
+        console.print(table, soft_wrap=False)
         for code, fix in fixes.items():
             console.print(f"  [dim]fix {code}:[/] {escape(fix)}")
     verdict = "[green]valid[/]" if report.valid else f"[bold red]not valid[/]: {len(report.errors)} error finding(s)"
@@ -59,9 +61,9 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @app.command()
     def validate(
-        extract_dir: Annotated[Path, typer.Argument(help="Folder with one <table>.csv or <table>.parquet per table.")],
-        report: Annotated[Path | None, typer.Option("--report", help="Also write the findings as JSON to this file.")] = None,
-        school_year: Annotated[str | None, typer.Option(help="The school year, e.g. 2025-2026 (default: from enrollments).")] = None,
+        extract_dir: Annotated[Path, typer.Argument(metavar="EXTRACT_DIR", help="Folder with one <table>.csv or <table>.parquet per table.")],
+        report: Annotated[Path | None, typer.Option("--report", metavar="FILE", help="Also write the findings as JSON to this file.")] = None,
+        school_year: Annotated[str | None, typer.Option(metavar="YEAR", help="The school year, e.g. 2025-2026 (default: from enrollments).")] = None,
     ) -> None:
         """Check an SIS extract against the schemas; exit 0 only when it is valid."""
         from datashare.extract import validate as run_validation
@@ -77,15 +79,15 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @app.command()
     def synth(
-        out_dir: Annotated[Path, typer.Argument(help="Folder to write the synthetic extract into.")],
-        students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 2000,
-        schools: Annotated[int, typer.Option(min=1, help="Number of schools.")] = 8,
-        partners: Annotated[int, typer.Option(min=1, help="Number of partner organizations.")] = 4,
-        seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 7,
-        school_year: Annotated[str, typer.Option(help="School year, e.g. 2025-2026.")] = "2025-2026",
-        format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+        out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write the synthetic extract into.")],
+        students: Annotated[int, typer.Option(min=1, metavar="N", help="Number of students.")] = 2000,
+        schools: Annotated[int, typer.Option(min=1, metavar="N", help="Number of schools.")] = 8,
+        partners: Annotated[int, typer.Option(min=1, metavar="N", help="Number of partner organizations.")] = 4,
+        seed: Annotated[int, typer.Option(metavar="K", help="Random seed: the same seed gives the same files.")] = 7,
+        school_year: Annotated[str, typer.Option(metavar="YEAR", help="School year, e.g. 2025-2026.")] = "2025-2026",
+        format: Annotated[str, typer.Option("--format", metavar="csv|parquet", help="csv or parquet.")] = "csv",
         attendance: Annotated[str, typer.Option(
-            "--attendance",
+            "--attendance", metavar="daily|events",
             help="daily: one attendance row per student per school day; events: a calendar "
             "table and attendance rows only for absences, tardies and early departures.",
         )] = "daily",

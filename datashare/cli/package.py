@@ -14,9 +14,9 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @app.command("verify")
     def verify_cmd(
-        package_dir: Path = typer.Argument(..., help="The package folder (a BagIt bag)."),
+        package_dir: Path = typer.Argument(..., metavar="PACKAGE_DIR", help="The package folder (a BagIt bag)."),
         public_key: Path | None = typer.Option(
-            None, "--public-key", help="The district's Ed25519 public key (PEM); required to prove origin."
+            None, "--public-key", metavar="FILE", help="The district's Ed25519 public key (PEM); required to prove origin."
         ),
     ) -> None:
         """Check that a package is complete, unaltered and, with --public-key, signed by the district."""
@@ -35,9 +35,9 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @app.command("decrypt")
     def decrypt_cmd(
-        file: Path = typer.Argument(..., help="The encrypted package (.tar.age)."),
-        identity: Path = typer.Option(..., "--identity", help="Your age identity file (AGE-SECRET-KEY-...)."),
-        out: Path = typer.Option(..., "--out", help="Folder to unpack the package into."),
+        file: Path = typer.Argument(..., metavar="FILE.tar.age", help="The encrypted package (.tar.age)."),
+        identity: Path = typer.Option(..., "--identity", metavar="KEYFILE", help="Your age identity file (AGE-SECRET-KEY-...)."),
+        out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to unpack the package into."),
     ) -> None:
         """Decrypt a package sent to you and unpack it safely; then run `datashare verify` on it."""
         from datashare.package.encrypt import decrypt_package  # noqa: PLC0415
@@ -48,8 +48,8 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @keys_app.command("signing")
     def keys_signing(
-        private_file: Path = typer.Argument(..., help="Where to write the private key (kept by the district)."),
-        public_file: Path = typer.Argument(..., help="Where to write the public key (given to partners)."),
+        private_file: Path = typer.Argument(..., metavar="PRIVATE_FILE", help="Where to write the private key (kept by the district)."),
+        public_file: Path = typer.Argument(..., metavar="PUBLIC_FILE", help="Where to write the public key (given to partners)."),
     ) -> None:
         """Create the district's Ed25519 signing key pair (private key mode 0600)."""
         from datashare.package.sign import generate_signing_keys  # noqa: PLC0415
@@ -60,11 +60,15 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @audit_app.command("verify")
     def audit_verify(
-        file: Path = typer.Argument(..., help="The audit log (OUT/district/audit.jsonl)."),
+        file: Path = typer.Argument(..., metavar="AUDIT_FILE", help="The audit log (OUT/district/audit.jsonl)."),
     ) -> None:
-        """Check the audit log's hash chain and its head; exit non-zero naming a broken entry."""
+        """Check the audit log's hash chain and its head, and that it covers every package under
+        OUT/partners/; exit non-zero naming a broken entry or an uncovered package."""
         from datashare.package.audit import verify_audit  # noqa: PLC0415
+        from datashare.package.coverage import verify_coverage  # noqa: PLC0415
 
         with user_errors(exit_code=1):
             result = verify_audit(file)
+            covered = verify_coverage(file)
         console.print(f"audit log intact: {result.entries} entries, head {result.head}", highlight=False)
+        console.print(f"every package under partners/ is covered by the log ({covered} package(s))", highlight=False)

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from datashare.cli._common import console, user_errors
+from datashare.cli._common import console, err_console, user_errors
 
 DEMO_AS_OF = dt.date(2026, 6, 30)
 """The demo releases as of the last day of the synthetic school year."""
@@ -70,13 +70,16 @@ def _summary_table(result) -> Table:  # noqa: ANN001 - RunResult, imported lazil
 
 
 def _print_result(result) -> None:  # noqa: ANN001 - RunResult, imported lazily
-    console.print(_summary_table(result))
+    console.print(_summary_table(result), soft_wrap=False)
     for package in result.published.packages:
         where = escape(str(package.path))
         extra = f" and {escape(str(package.encrypted))}" if package.encrypted else ""
         signed = "signed" if package.signed else "unsigned"
         console.print(f"  {package.status}: {where}{extra} ({signed})", soft_wrap=True)
     console.print(f"Run report: {escape(str(result.published.run_report))}")
+    console.print(f"District overview: {escape(str(result.published.run_report.with_name('index.html')))}")
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer) -> None:
@@ -84,7 +87,7 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @keys_app.command("init")
     def keys_init(
-        key_file: Annotated[Path, typer.Argument(help="Where to write the new secret (must not exist).")],
+        key_file: Annotated[Path, typer.Argument(metavar="KEY_FILE", help="Where to write the new secret (must not exist).")],
     ) -> None:
         """Create the district's pseudonymization secret (32 random bytes, mode 0600)."""
         from datashare.release.keys import init_secret
@@ -96,14 +99,14 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @app.command()
     def run(
-        extract: Annotated[Path, typer.Option("--extract", help="The SIS extract folder.")],
-        agreements: Annotated[list[Path], typer.Option("--agreements", help="An agreement file, or a folder of *.yaml agreements; repeatable.")],
-        key_file: Annotated[Path, typer.Option("--key-file", help="The district's pseudonymization secret (datashare keys init).")],
-        as_of: Annotated[str, typer.Option("--as-of", help="Date deciding which consents and agreements are in force (YYYY-MM-DD).")],
-        out: Annotated[Path, typer.Option("--out", help="Output folder: partners/ (to send) and district/ (to keep).")],
-        signing_key: Annotated[Path | None, typer.Option("--signing-key", help="Ed25519 private key (datashare keys signing) to sign packages.")] = None,
+        extract: Annotated[Path, typer.Option("--extract", metavar="DIR", help="The SIS extract folder.")],
+        agreements: Annotated[list[Path], typer.Option("--agreements", metavar="PATH", help="An agreement file, or a folder of *.yaml agreements; repeatable.")],
+        key_file: Annotated[Path, typer.Option("--key-file", metavar="FILE", help="The district's pseudonymization secret (datashare keys init).")],
+        as_of: Annotated[str, typer.Option("--as-of", metavar="DATE", help="Date deciding which consents and agreements are in force (YYYY-MM-DD).")],
+        out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output folder: partners/ (to send) and district/ (to keep).")],
+        signing_key: Annotated[Path | None, typer.Option("--signing-key", metavar="FILE", help="Ed25519 private key (datashare keys signing) to sign packages.")] = None,
         replace: Annotated[bool, typer.Option("--replace", help="Replace an existing, different package at the same path (audited).")] = False,
-        operator: Annotated[str | None, typer.Option("--operator", help="Who runs the release, for the audit log (default: DATASHARE_OPERATOR or the login name).")] = None,
+        operator: Annotated[str | None, typer.Option("--operator", metavar="NAME", help="Who runs the release, for the audit log (default: DATASHARE_OPERATOR or the login name).")] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
     ) -> None:
         """Release every agreement from one extract: all packages are written, or none."""
@@ -119,8 +122,8 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
 
     @app.command()
     def demo(
-        out: Annotated[Path | None, typer.Option("--out", help="Folder for the demo (default: a new temporary folder).")] = None,
-        students: Annotated[int, typer.Option(min=50, help="Students in the synthetic district.")] = 3000,
+        out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Folder for the demo (default: a new temporary folder).")] = None,
+        students: Annotated[int, typer.Option(min=50, metavar="N", help="Students in the synthetic district.")] = 3000,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
     ) -> None:
         """Synthesize a district, create its keys, release the example agreements, verify."""
@@ -165,5 +168,9 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
         console.print(
             f"[green]Verified[/] every package with {escape(str(public))}.\n"
             f"The demo keeps its secrets in {escape(str(secrets))}; a district keeps them apart from "
-            "any output. Released as of " + DEMO_AS_OF.isoformat() + "."
+            "any output. Released as of " + DEMO_AS_OF.isoformat() + ".\n"
+            "Open a package's data/report.html (for example "
+            f"{escape(str(root / 'partners' / 'el-centro' / 'el-centro-2025-2026' / 'data' / 'report.html'))}) "
+            "to see what a partner reads: the students at each step, every figure as a chart and a "
+            "table, and why a figure is withheld; district/index.html is the district's overview."
         )

@@ -11,8 +11,6 @@ files hold, the answer is a report (or an :class:`ExtractError` when the folder 
 from __future__ import annotations
 
 import atexit
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.config import ValidationDepth, config_context
 
+from datashare._cleanup import WorkFolder
 from datashare.errors import ExtractError, ExtractInvalid
 from datashare.extract.cross import Flag, calendar_masks, cross_findings, day_bits, flag_findings, weekday_masks
 from datashare.extract.read import ROW, Extract, TableFile, header_names, locate, scan_raw, typed
@@ -509,8 +508,11 @@ def validate(folder: str | Path, *, school_year: str | None = None) -> Validatio
     ``school_year`` of enrollments. Raises :class:`ExtractError` only when the folder itself
     is missing; everything wrong inside it is a finding.
     """
-    with tempfile.TemporaryDirectory(prefix="datashare-extract-") as workdir:
-        report, _ = _validate(Path(folder), school_year, workdir=Path(workdir))
+    workdir = StagingFolder()
+    try:
+        report, _ = _validate(Path(folder), school_year, workdir=workdir.path)
+    finally:
+        workdir.cleanup()
     return report
 
 
@@ -631,11 +633,13 @@ class StagingFolder:
     """
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="datashare-extract-"))
+        # A WorkFolder: recognisable and owned, so a later run removes it after a SIGKILL.
+        self._folder = WorkFolder("extract")
+        self.path = self._folder.path
         atexit.register(self.cleanup)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        self._folder.remove()
         atexit.unregister(self.cleanup)
 
 

@@ -21,7 +21,8 @@ import polars as pl
 
 import datashare
 from datashare.errors import PackageError
-from datashare.package.describe import FileEntry, datapackage, readme
+from datashare.package.describe import REPORT_FILE, FileEntry, datapackage, readme
+from datashare.package.report import render_report
 from datashare.release.types import GATES, PartnerRelease
 
 INDIVIDUAL_TABLES: tuple[str, ...] = ("students", "attendance", "discipline", "grades")
@@ -107,11 +108,16 @@ def write_package(
             entries.append(_write_table(df, dest, "aggregate_comparison.parquet", name, "parquet"))
         else:
             entries.append(_write_table(df, dest, f"individual/{name}.parquet", name, "parquet"))
+    withdrawn = release.withdrawn
+    if withdrawn is not None and withdrawn.height:
+        tables["withdrawn"] = withdrawn
+        entries.append(_write_table(withdrawn, dest, "withdrawn.csv", "withdrawn", "csv"))
 
     as_of = release.as_of.isoformat()
     (dest / "datapackage.json").write_text(
         datapackage(release.agreement, tables, entries), encoding="utf-8", newline="\n"
     )
+    (dest / REPORT_FILE).write_text(render_report(release), encoding="utf-8", newline="\n")
     (dest / "README.md").write_text(
         readme(release.agreement, tables, entries, as_of=as_of), encoding="utf-8", newline="\n"
     )
@@ -152,6 +158,7 @@ def write_package(
         "as_of": as_of,
         "school_year": release.school_year or agreement.school_year,
         "gates": {gate: int(release.gates.get(gate, 0)) for gate in GATES},
+        "withdrawn": int(withdrawn.height) if withdrawn is not None else 0,
         "suppression": {str(k): int(v) for k, v in sorted(release.suppression.items())},
         "files": payload,
     }
@@ -186,10 +193,58 @@ def _write_table(df: pl.DataFrame, dest: Path, rel: str, table: str, fmt: str) -
     path = dest / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        df.write_csv(path, float_scientific=False, null_value="", line_terminator="\n")
+        write_csv(df, path)
     else:
-        df.write_parquet(path, **_PARQUET)
+        write_parquet(df, path)
     return FileEntry(rel, table, fmt, df.height, path.stat().st_size, sha256_file(path))
+
+
+FORMULA_START = "^[=+\\-@\t\r]"
+"""A text cell starting with one of these is run as a formula by spreadsheets (CONTRACT section 5)."""
+
+
+def neutralize_formulas(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with every text cell that a spreadsheet would run as a formula prefixed by ``'``.
+
+    Only text columns change: numbers stay numbers. A school name comes from the SIS and is
+    not trusted (``=HYPERLINK(...)`` would otherwise reach the partner's spreadsheet).
+    """
+    texts = [name for name, dtype in df.schema.items() if dtype == pl.String]
+    return df.with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in texts
+    )
+
+
+def write_csv(df: pl.DataFrame, path: Path) -> None:
+    """Write a CSV as every file under ``OUT/partners/`` is written: formulas neutralized,
+    fixed float formatting, empty cells for nulls, ``\\n`` line ends."""
+    neutralize_formulas(df).write_csv(path, float_scientific=False, null_value="", line_terminator="\n")
+
+
+def write_parquet(df: pl.DataFrame, path: Path) -> None:
+    """Write a package Parquet file, with pandas metadata so that pandas loads every integer
+    column as a nullable integer (``Int64``) and every boolean as ``boolean``, not as floats
+    or objects when a cell is null. polars, pyarrow and DuckDB ignore that metadata."""
+    columns = [
+        {
+            "name": name,
+            "field_name": name,
+            "pandas_type": "bool" if dtype == pl.Boolean else str(dtype).lower(),
+            "numpy_type": "boolean" if dtype == pl.Boolean else str(dtype),
+            "metadata": None,
+        }
+        for name, dtype in df.schema.items()
+        if dtype.is_integer() or dtype == pl.Boolean
+    ]
+    schema = df.head(0).to_arrow().schema
+    if columns:
+        pandas = {"index_columns": [], "column_indexes": [], "columns": columns, "creator": {"library": "datashare"}}
+        schema = schema.with_metadata({"pandas": json.dumps(pandas, sort_keys=True)})
+    df.write_parquet(path, arrow_schema=schema, **_PARQUET)
 
 
 def _payload_files(

@@ -383,6 +383,7 @@ def _summary(release: PartnerRelease, tables: Mapping[str, _Outcome], files: Map
                 "validated_with_agreements": len(outcome.together),
                 "rows_validated": outcome.rows_validated,
                 "validation": files[table].as_posix(),
+                "checks": checks_in_words(outcome.result),
             }
             for table, outcome in tables.items()
         },
@@ -395,15 +396,64 @@ def _redact(result: dict[str, Any]) -> dict[str, Any]:
         config = item.get("expectation_config", {})
         kwargs = config.get("kwargs", {})
         if config.get("type") == "expect_column_values_to_not_be_in_set":
+            found = len(kwargs.get("value_set") or [])
             kwargs["value_set"] = (
-                f"<{len(kwargs.get('value_set') or [])} raw student_id values of the extract "
-                "found in this column; redacted>"
+                "none of the extract's raw student_id values occurs in this column"
+                if found == 0
+                else f"{found} raw student_id value(s) of the extract occur in this column (values redacted)"
             )
+            kwargs["raw_ids_found"] = found
         for key in _REDACTED_RESULT_KEYS:
             item.get("result", {}).pop(key, None)
         if "observed_value" in item.get("result", {}) and "column" in kwargs:
             item["result"].pop("observed_value")
     return result
+
+
+def in_words(item: Mapping[str, Any]) -> str:
+    """What one expectation of a (redacted) result checked, in words a privacy officer reads."""
+    config = item["expectation_config"]
+    kwargs = config.get("kwargs", {})
+    kind, column = config["type"], kwargs.get("column", "")
+    if kind == "expect_table_columns_to_match_set":
+        return "The table holds exactly the columns the agreement allows: " + ", ".join(
+            str(c) for c in kwargs.get("column_set", [])
+        ) + "."
+    if kind == "expect_column_values_to_not_be_null":
+        return f"Every row has a {column}."
+    if kind == "expect_column_values_to_match_regex":
+        return (
+            f"Every {column} has the pseudonym's format (26 lowercase base32 characters), so "
+            "no raw id or other value took its place."
+        )
+    if kind == "expect_column_values_to_be_between":
+        return (
+            f"Every published count in {column} is at least {_number(kwargs.get('min_value'))} students, "
+            "the agreement's minimum group size."
+        )
+    if kind == "expect_column_values_to_be_in_set":
+        return f"Every {column} is one the agreement names: " + ", ".join(
+            str(v) for v in kwargs.get("value_set", [])
+        ) + "."
+    if kind == "expect_column_values_to_not_be_in_set":
+        return f"No value of {column} equals a raw student_id of the district's extract."
+    return kind.replace("_", " ").capitalize() + (f" (column {column})" if column else "") + "."
+
+
+def _number(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def checks_in_words(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every expectation of a validation result as ``check`` (words), ``passed`` and ``failing_rows``."""
+    return [
+        {
+            "check": in_words(item),
+            "passed": bool(item["success"]),
+            "failing_rows": item.get("result", {}).get("unexpected_count"),
+        }
+        for item in result.get("results", [])
+    ]
 
 
 def _describe(item: Mapping[str, Any]) -> str:
@@ -457,19 +507,16 @@ def _html(summary: Mapping[str, Any], tables: Mapping[str, _Outcome]) -> str:
                 if shared
                 else "alone"
             )
-            + f" (<a href='{link}'>full result</a>).</p><table><tr><th>expectation</th><th>column</th>"
-            "<th>arguments</th><th>result</th><th>unexpected</th></tr>"
+            + f" (<a href='{link}'>full result</a>).</p><table><tr><th>what was checked</th>"
+            "<th>result</th><th>rows failing</th></tr>"
         )
-        for item in outcome.result["results"]:
-            config = item["expectation_config"]
-            kwargs = {k: v for k, v in config.get("kwargs", {}).items() if k not in ("batch_id", "column")}
+        for check in entry["checks"]:
+            failing = check["failing_rows"]
             parts.append(
                 "<tr>"
-                f"<td>{html.escape(config['type'])}</td>"
-                f"<td>{html.escape(str(config.get('kwargs', {}).get('column', '')))}</td>"
-                f"<td>{html.escape(str(kwargs))}</td>"
-                f"<td>{_verdict(item['success'])}</td>"
-                f"<td>{html.escape(str(item.get('result', {}).get('unexpected_count', '')))}</td>"
+                f"<td>{html.escape(check['check'])}</td>"
+                f"<td>{_verdict(check['passed'])}</td>"
+                f"<td>{'' if failing is None else int(failing)}</td>"
                 "</tr>"
             )
         parts.append("</table>")

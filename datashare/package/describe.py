@@ -17,6 +17,9 @@ import polars as pl
 from datashare.agreement.fields import INDIVIDUAL_FIELDS
 from datashare.agreement.model import Agreement
 
+REPORT_FILE = "report.html"
+"""The partner's report, beside the data files under ``data/``."""
+
 AGGREGATE_COLUMNS: tuple[str, ...] = (
     "school_id",
     "school_name",
@@ -40,15 +43,17 @@ _AGGREGATE: dict[str, str] = {
     "served_n": "Number of distinct students served by the partner behind the figure; "
     "empty when suppressed.",
     "served_value": "The figure for served students; empty when suppressed or coded.",
-    "served_display": "The served figure as it may be quoted: the value, a coded range such "
-    "as <=5%, or suppressed.",
+    "served_display": "The served figure as it may be quoted: a proportion as a percentage "
+    "with one decimal (93.5%), a mean with two decimals (2.51), a coded range such as <=5%, "
+    "or suppressed.",
     "comparison_n": "Number of distinct other students enrolled at the school behind the "
     "figure; empty when suppressed.",
     "comparison_value": "The figure for the comparison group; empty when suppressed or coded.",
     "comparison_display": "The comparison figure as it may be quoted.",
     "difference": "served_value minus comparison_value; empty whenever either side is withheld.",
     "suppressed": "true when a figure of the row is withheld to protect small groups.",
-    "note": "Why a figure is withheld or coded (reason code and explanation).",
+    "note": "Why a figure is withheld or coded: the side (served or comparison) and its "
+    "reason code, e.g. served suppressed:small_cell; the codes are explained in README.md.",
 }
 
 _COMMON: dict[str, str] = {
@@ -64,13 +69,86 @@ _TABLE_TITLES: dict[str, str] = {
     "attendance": "Consented students: attendance for the school year, per school",
     "discipline": "Consented students: discipline incidents",
     "grades": "Consented students: course grades",
+    "withdrawn": "Students whose records you received earlier and must now destroy",
 }
+
+_WITHDRAWN: dict[str, str] = {
+    "student_key": "The pseudonym of a student whose individual records an earlier package "
+    "of this agreement held and this one does not.",
+    "reason": "Why: consent_revoked (the consent was withdrawn), consent_expired (no consent "
+    "is in force any more), consent_invalid (for example the student turned 18 and only a "
+    "parent had consented), not_eligible (fewer contacts than the agreement requires, or no "
+    "longer enrolled at a covered school), withheld (held back to protect figures you "
+    "already hold).",
+}
+
+def _withdrawn_section(destroy_by: object) -> str:
+    """What the agreement requires of the partner for the students in ``withdrawn.csv``."""
+    deadline = f", and in any case by {destroy_by}" if destroy_by else ""
+    return (
+        "## Withdrawn students\n\n"
+        "`withdrawn.csv` lists students whose individual records you received in an earlier "
+        "package of this agreement and who are not released in this one. The agreement lets "
+        "you hold individual records only of the students a current package releases: destroy "
+        "every record of these students now (every file, copy and backup, and anything derived "
+        f"from them that could identify a student){deadline}, and confirm it to the district. "
+        "Aggregate figures you already hold are not affected.\n"
+    )
+
+GRAIN: dict[str, str] = {
+    "aggregate_comparison": "one row per school (and ALL, the covered schools together) and "
+    "metric: the served students' figure beside the comparison group's",
+    "students": "one row per released student and school: a student enrolled at two covered "
+    "schools has two rows, so there can be more rows than released students",
+    "attendance": "one row per released student and school, summarising the school year",
+    "discipline": "one row per discipline incident of a released student (an incident "
+    "involving several students appears once for each; the incident id is never released)",
+    "grades": "one row per course grade of a released student in a term",
+    "withdrawn": "one row per student whose individual records an earlier release of this "
+    "agreement gave you and this one does not",
+}
+"""What one row of each table is (CONTRACT section 5), in words for data/README.md and
+datapackage.json; keyed by table stem, so a table added later only needs an entry here."""
 
 _PRIMARY_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "aggregate_comparison": (("school_id", "metric"),),
-    "students": (("student_key",), ("student_key", "school_id")),
+    "students": (("student_key", "school_id"),),
     "attendance": (("student_key", "school_id"),),
+    "withdrawn": (("student_key",),),
     "grades": (("student_key", "school_id", "school_year", "term", "course_id"),),
+    "withdrawn": (("student_key",),),
+}
+
+REASONS: dict[str, str] = {
+    "suppressed:small_cell": "Fewer students than the agreement's minimum group size were "
+    "behind this figure, so it is withheld: a figure about very few students could tell "
+    "you something about one of them.",
+    "suppressed:differencing": "You receive individual records for some of these served "
+    "students. Subtracting them from this figure would leave a group smaller than the "
+    "minimum size, so the figure is withheld.",
+    "suppressed:complementary": "The other figure of the same row was withheld. This one is "
+    "withheld too, because together with the school's total it would give the withheld one "
+    "away.",
+    "suppressed:secondary": "Withheld so that a figure withheld at another school cannot be "
+    "worked out by subtracting the published schools from the all-schools figure.",
+    "suppressed:holdings": "Withheld because, combined with figures or individual records you "
+    "received under this or another agreement, in this release or an earlier one, it would "
+    "reveal a group smaller than the minimum size.",
+    "coded:extreme_share": "The share is so close to 0% or 100% that the exact figure could "
+    "show that none or all of the students had the outcome. It is shown as a range such as "
+    "<=5% or >=95% instead of its exact value.",
+    "not_supplied": "The district's extract did not include the data this figure is computed "
+    "from (the table was empty), so it is shown as missing rather than as zero.",
+}
+"""Every reason code that can appear in ``note``, in plain words (CONTRACT section 3)."""
+
+WITHDRAWN_REASONS: dict[str, str] = {
+    "consent_revoked": "the parent, guardian or student revoked the consent",
+    "consent_expired": "the consent is no longer in force",
+    "consent_invalid": "the consent no longer counts (for example the student turned 18 and "
+    "must now consent personally)",
+    "not_eligible": "the student no longer meets the agreement's eligibility rule",
+    "withheld": "releasing the records again would expose a figure already published",
 }
 
 _TABLE_SCHEMA_TYPES: dict[type[pl.DataType], str] = {
@@ -99,6 +177,8 @@ def describe_column(table: str, column: str) -> str:
     """A plain-words description of one column of an outgoing table."""
     if table == "aggregate_comparison" and column in _AGGREGATE:
         return _AGGREGATE[column]
+    if table == "withdrawn" and column in _WITHDRAWN:
+        return _WITHDRAWN[column]
     if column in _COMMON:
         return _COMMON[column]
     known = INDIVIDUAL_FIELDS.get(table, {}).get(column)
@@ -135,6 +215,24 @@ def _is_key(df: pl.DataFrame, key: Sequence[str]) -> bool:
     return no_nulls and not df.select(pl.struct(cols).is_duplicated().any()).item()
 
 
+def resource_name(path: str) -> str:
+    """The Data Package resource name of a file under ``data/``: its whole path, format
+    included, so the CSV and Parquet copies of a table get distinct names
+    (``aggregate-comparison-csv``, ``aggregate-comparison-parquet``)."""
+    return path.lower().replace("/", "-").replace("_", "-").replace(".", "-")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _key_words(schema: Mapping[str, object]) -> str:
+    key = schema.get("primaryKey")
+    if not key:
+        return " No set of its columns identifies a row: it has no primary key."
+    return " Primary key: " + ", ".join(key) + "."  # type: ignore[arg-type]
+
+
 def datapackage(
     agreement: Agreement, tables: Mapping[str, pl.DataFrame], files: Sequence[FileEntry]
 ) -> str:
@@ -145,9 +243,11 @@ def datapackage(
         fmt = entry.format
         resources.append(
             {
-                "name": entry.path.removesuffix("." + fmt).replace("/", "-").replace("_", "-"),
+                "name": resource_name(entry.path),
                 "path": entry.path,
                 "title": _TABLE_TITLES.get(entry.table, entry.table),
+                "description": f"{_capital(GRAIN.get(entry.table, 'one row per record'))}."
+                + _key_words(schemas[entry.table]),
                 "format": fmt,
                 "mediatype": "text/csv" if fmt == "csv" else "application/vnd.apache.parquet",
                 "encoding": "utf-8" if fmt == "csv" else None,
@@ -158,7 +258,10 @@ def datapackage(
         )
     for resource in resources:
         if resource["encoding"] is None:
-            del resource["encoding"]
+            # frictionless reads Parquet through pyarrow, not its byte loader, so it cannot
+            # count a Parquet file's bytes and would fail any stated count; the sha256 stays
+            # (frictionless skips it there), and release.json and the manifest hold both.
+            del resource["encoding"], resource["bytes"]
     descriptor = {
         "profile": "data-package",
         "name": agreement.id,
@@ -248,15 +351,57 @@ def readme(
         "## Files",
         "",
     ]
+    lines.append(
+        f"- `{REPORT_FILE}`: the report to read first: who is covered, the students at each "
+        "step, and every figure as a chart and a table, with each withheld figure explained. "
+        "It opens in any web browser, needs no network, and prints."
+    )
+    keys = {table: table_schema(table, df).get("primaryKey") for table, df in tables.items()}
     for entry in files:
-        lines.append(f"- `{entry.path}`: {_TABLE_TITLES.get(entry.table, entry.table)}; "
-                     f"{entry.rows} rows ({entry.format}).")
+        key = keys.get(entry.table)
+        lines.append(
+            f"- `{entry.path}`: {_TABLE_TITLES.get(entry.table, entry.table)}; "
+            f"{entry.rows} rows ({entry.format}). One row: "
+            f"{GRAIN.get(entry.table, 'one record')}. "
+            + (f"Primary key: {', '.join(f'`{k}`' for k in key)}." if key else "No primary key.")
+        )
+    lines += [
+        "",
+        "## Units",
+        "",
+        "The `_value` columns hold proportions from 0 to 1 (rounded to 3 decimals) and means "
+        "(rounded to 2). The `_display` columns show the same figures as they may be quoted: "
+        "proportions as percentages with one decimal (`93.5%`), means with two decimals "
+        "(`2.51`), coded shares as ranges (`<=9%`), and `suppressed` for a withheld figure.",
+        "",
+        "## Why a figure is withheld or coded",
+        "",
+        "The `note` column names the side (`served` or `comparison`) and one of these codes:",
+        "",
+    ]
+    lines += [f"- `{code}`: {text}" for code, text in REASONS.items()]
+    lines += [
+        "",
+        "## Loading the files",
+        "",
+        "- polars: `pl.read_parquet(path)`; pyarrow: `pyarrow.parquet.read_table(path)`; "
+        "DuckDB: `SELECT * FROM 'path'`; R: `arrow::read_parquet(path)`.",
+        "- pandas: `pd.read_parquet(path, dtype_backend=\"numpy_nullable\")` keeps counts "
+        "with empty cells as integers (`Int64`) and missing values as `<NA>`. The files "
+        "already ask pandas for nullable integers, so a plain `pd.read_parquet(path)` gives "
+        "integers too; the option also keeps missing text and booleans as `<NA>`.",
+        "- Excel and other spreadsheets: open `aggregate_comparison.csv`. A text cell that "
+        "would start with `=`, `+`, `-`, `@`, a tab or a carriage return is written with a "
+        "leading `'` so that it is never run as a formula.",
+    ]
     lines += ["", "## Columns", ""]
     for table, df in tables.items():
         lines += [f"### {table}", "", "| column | type | meaning |", "|---|---|---|"]
         for name, dtype in df.schema.items():
             lines.append(f"| `{name}` | {_field_type(dtype)} | {describe_column(table, name)} |")
         lines.append("")
+    if "withdrawn" in tables:
+        lines += [_withdrawn_section(a.retention.destroy_by if a.retention else None)]
     if a.aggregate and "aggregate_comparison" in tables:
         lines += ["## Metrics", ""]
         lines += [f"- `{m}`: {_METRICS.get(m, m)}" for m in a.aggregate.metrics]
@@ -273,4 +418,11 @@ _METRICS: dict[str, str] = {
     "incidents_per_student": "mean number of discipline incidents per student.",
     "mean_gpa": "mean of each student's grade points weighted by credits attempted.",
     "course_failure_rate": "share of graded students with at least one course at 0 grade points.",
+}
+
+_WITHDRAWN: dict[str, str] = {
+    "student_key": "The pseudonym of a student whose earlier individual records you must destroy.",
+    "reason": "Why the records are withdrawn: "
+    + "; ".join(f"{code} ({text})" for code, text in WITHDRAWN_REASONS.items())
+    + ".",
 }

@@ -13,12 +13,16 @@ absolute paths, ``..`` components, links, devices and other special members.
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import tarfile
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 import pyrage
 
+from datashare._private import restrict_tree
 from datashare.errors import PackageError
 
 _MTIME = 0
@@ -106,11 +110,18 @@ def read_identities(identity_file: Path) -> list[pyrage.x25519.Identity]:
     return identities
 
 
+MAX_MEMBERS = 10_000
+"""Most members a package archive may hold (a package has about twenty files)."""
+
+
 def decrypt_package(file: Path, identity_file: Path, out_dir: Path) -> Path:
     """Decrypt ``file`` with the identities of ``identity_file`` and unpack it under ``out_dir``.
 
-    Returns the unpacked package folder. Nothing is written unless every member is safe and
-    none would overwrite an existing file.
+    Returns the unpacked package folder. Every member is checked before anything is written
+    (names, types, count, sizes); the archive is then unpacked into a private temporary
+    folder beside ``out_dir`` and its package folder moved into ``out_dir`` at the end, so a
+    refusal or a failure leaves nothing in ``out_dir`` (nor ``out_dir`` itself when it did
+    not exist). Files are unpacked with mode 0640 and folders 0750, whatever the umask.
     """
     file, out_dir = Path(file), Path(out_dir)
     identities = read_identities(identity_file)
@@ -125,31 +136,85 @@ def decrypt_package(file: Path, identity_file: Path, out_dir: Path) -> Path:
         ) from None
     try:
         tar = tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:")
-    except tarfile.TarError:
-        raise PackageError(f"{file}: the decrypted content is not a tar archive") from None
-    with tar:
-        members = tar.getmembers()
-        tops = {_safe_name(file, m) for m in members}
-        if len(tops) != 1:
-            raise PackageError(f"{file}: expected one package folder in the archive, found {len(tops)}")
-        top = tops.pop()
-        if (out_dir / top).exists():
-            raise PackageError(f"{out_dir / top}: exists already; refusing to overwrite it")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tar.extractall(out_dir, members=members, filter="data")
+        with tar:
+            members = tar.getmembers()
+    except (tarfile.TarError, EOFError, ValueError, OverflowError):
+        raise PackageError(f"{file}: the decrypted content is not a tar archive (or a damaged one)") from None
+    top = _check_members(file, members, len(plaintext))
+    if (out_dir / top).exists() or (out_dir / top).is_symlink():
+        raise PackageError(f"{out_dir / top}: exists already; refusing to overwrite it")
+    created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+    try:
+        for folder in reversed(created):
+            folder.mkdir()
+            os.chmod(folder, 0o750)
+        with tempfile.TemporaryDirectory(prefix=".datashare-decrypt-", dir=out_dir.parent) as private:
+            with tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:") as tar:
+                tar.extractall(private, members=tar.getmembers(), filter="data")
+            unpacked = Path(private) / top
+            restrict_tree(unpacked)
+            os.rename(unpacked, out_dir / top)
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+        raise PackageError(f"{file}: cannot unpack the archive into {out_dir} ({reason}); nothing was written") from None
+    except BaseException:
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return out_dir / top
 
 
-def _safe_name(file: Path, member: tarfile.TarInfo) -> str:
-    """The member's top-level folder, after refusing anything unsafe about it."""
+def _check_members(file: Path, members: Sequence[tarfile.TarInfo], plain_bytes: int) -> str:
+    """The archive's one top-level folder, after refusing anything unsafe about any member:
+    unsafe names and types, a path given twice or as both a file and a folder, more than
+    :data:`MAX_MEMBERS` members, sparse members, or sizes adding up to more than the archive."""
+    if len(members) > MAX_MEMBERS:
+        raise PackageError(f"{file}: the archive holds {len(members):,} members, more than {MAX_MEMBERS:,}; refused")
+    kinds: dict[str, bool] = {}  # normalized path -> is a folder
+    total = 0
+    for member in members:
+        parts = _safe_parts(file, member)
+        key = "/".join(parts)
+        if key in kinds:
+            raise PackageError(f"{file}: archive member {member.name!r} appears twice; refused")
+        kinds[key] = member.isdir()
+        if member.issparse():
+            raise PackageError(f"{file}: archive member {member.name!r} is a sparse file; refused")
+        total += max(member.size, 0)
+        if total > plain_bytes:
+            raise PackageError(
+                f"{file}: the archive's members claim more bytes than the archive holds "
+                f"(member {member.name!r}); refused"
+            )
+    for key, is_dir in kinds.items():
+        parent = key.rpartition("/")[0]
+        while parent:
+            if kinds.get(parent) is False:
+                raise PackageError(f"{file}: archive path {parent!r} is both a file and a folder; refused")
+            parent = parent.rpartition("/")[0]
+    tops = {key.split("/")[0] for key in kinds}
+    if len(tops) != 1:
+        raise PackageError(f"{file}: expected one package folder in the archive, found {len(tops)}")
+    top = tops.pop()
+    if kinds.get(top) is False:
+        raise PackageError(f"{file}: archive member {top!r} is a file; expected the package folder")
+    return top
+
+
+def _safe_parts(file: Path, member: tarfile.TarInfo) -> tuple[str, ...]:
+    """The member's path components, after refusing anything unsafe about it."""
     name = member.name
     path = PurePosixPath(name)
+    if not path.parts:
+        raise PackageError(f"{file}: an archive member has an empty name (or '.'); refused")
     if path.is_absolute() or name.startswith(("/", "\\")) or ":" in path.parts[0]:
         raise PackageError(f"{file}: archive member {name!r} has an absolute path; refused")
-    if ".." in path.parts or "\\" in name:
+    if ".." in path.parts or "\\" in name or "\x00" in name:
         raise PackageError(f"{file}: archive member {name!r} leaves the target folder; refused")
     if not (member.isfile() or member.isdir()):
         raise PackageError(
             f"{file}: archive member {name!r} is a link or special file; refused"
         )
-    return path.parts[0]
+    return path.parts

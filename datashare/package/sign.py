@@ -80,12 +80,18 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     """Read the district's Ed25519 private key (PEM), refusing a file others can read."""
     path = Path(path)
     data = _read(path, "signing key")
+    if b"-----BEGIN PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
+        raise KeyFileError(
+            f"{path}: this is a public key; --signing-key takes the district's private key (the "
+            "first file written by `datashare keys signing PRIVATE_FILE PUBLIC_FILE`). The public "
+            "key is for partners: `datashare verify --public-key`"
+        )
     if os.name == "posix":
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
             raise KeyFileError(
-                f"{path}: the signing key is readable by other users (mode {mode:o}); "
-                f"run: chmod 600 {path}"
+                f"{path}: the signing key is readable by other users (mode {mode:04o}); "
+                f"restrict it with `chmod 600 {path}`"
             )
     try:
         key = serialization.load_pem_private_key(data, password=None)

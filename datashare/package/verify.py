@@ -7,7 +7,10 @@ Checks run in a fixed order and stop at the first failure, which is named:
    unsigned package then fails);
 3. every tag file against ``tagmanifest-sha256.txt``;
 4. every payload file against ``manifest-sha256.txt`` (missing, extra, altered);
-5. the bag as the ``bagit`` library sees it (structure, ``Payload-Oxum``), a second opinion;
+5. ``bagit.txt`` and ``bag-info.txt`` read strictly (UTF-8, ``Key: value`` lines, each
+   key of ``bagit.txt`` once, ``Payload-Oxum`` as ``bytes.files``), then the bag as the
+   ``bagit`` library sees it (structure, ``Payload-Oxum``), a second opinion; any failure
+   of that library is reported as the bag's fault, never as a traceback;
 6. ``release.json`` against the files (rows, bytes, sha256) and ``bag-info.txt``.
 
 Without a public key a signed package is reported valid with its signature *not checked*,
@@ -91,12 +94,22 @@ def verify(package_dir: Path, *, public_key: Path | None = None) -> VerifyResult
     _compare(root, payload, on_disk, MANIFEST, order=())
     messages.append(f"payload: {len(payload)} files match {MANIFEST}")
 
+    _check_tag_file(root, "bagit.txt", unique=True)
+    _check_tag_file(root, "bag-info.txt", unique=False)
     try:
-        bagit.Bag(str(root)).validate()
+        bag = bagit.Bag(str(root))
+        bag.validate()
+        info = dict(bag.info)
     except bagit.BagError as exc:
-        raise VerificationError(f"{root.name}: not a valid BagIt bag: {exc}") from None
+        raise VerificationError(f"{root.name}: not a valid BagIt bag: {_one_line(exc)}") from None
+    except (ValueError, LookupError, OSError, TypeError, AttributeError) as exc:
+        # A tag file the library cannot handle: still the bag's fault, not a crash.
+        raise VerificationError(
+            f"{root.name}: not a valid BagIt bag (bagit.txt or bag-info.txt cannot be read: "
+            f"{exc.__class__.__name__})"
+        ) from None
 
-    release = _check_release(root, payload)
+    release = _check_release(root, payload, info)
     messages.append(f"{RELEASE_JSON}: agrees with the files")
     return VerifyResult(
         path=root,
@@ -189,16 +202,61 @@ def _compare(
         raise VerificationError(f"{path}: unexpected file (not listed in {manifest})")
 
 
-def _check_release(root: Path, payload: dict[str, str]) -> dict[str, object]:
+_OXUM = re.compile(r"^[0-9]+\.[0-9]+$")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _check_tag_file(root: Path, name: str, *, unique: bool) -> None:
+    """Read a BagIt tag file strictly: UTF-8, ``Key: value`` lines (indented lines continue
+    a value), ``Payload-Oxum`` as ``bytes.files``; with ``unique``, no key twice."""
+    try:
+        text = (root / name).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise VerificationError(f"{name}: altered (not UTF-8 text)") from None
+    except OSError as exc:
+        raise VerificationError(f"{name}: cannot be read ({exc.strerror})") from None
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if line[0].isspace() and seen:
+            continue
+        key, colon, value = line.partition(":")
+        key = key.strip()
+        if not colon or not key:
+            raise VerificationError(f"{name}: altered (line {number} is not 'Key: value')")
+        if key in seen and (unique or key == "Payload-Oxum"):
+            raise VerificationError(
+                f"{name}: altered (line {number} repeats {key}, first given on line {seen[key]})"
+            )
+        seen.setdefault(key, number)
+        if key == "Payload-Oxum" and not _OXUM.match(value.strip()):
+            raise VerificationError(
+                f"{name}: altered (line {number}: Payload-Oxum must be <bytes>.<files>, two whole numbers)"
+            )
+
+
+def _check_release(root: Path, payload: dict[str, str], info: dict[str, object]) -> dict[str, object]:
     try:
         release = json.loads((root / RELEASE_JSON).read_text(encoding="utf-8"))
         files = release["files"]
         agreement = release["agreement"]
         identifier = f"{agreement['id']} v{agreement['version']}"
+        if not isinstance(files, dict):
+            raise TypeError(files)
     except (ValueError, KeyError, TypeError):
         raise VerificationError(
             f"{RELEASE_JSON}: not a release record (expected JSON with agreement and files)"
         ) from None
+    for path, record in files.items():
+        if not isinstance(record, dict):
+            raise VerificationError(
+                f"{RELEASE_JSON}: the entry of {path} under files is not an object "
+                "(expected rows, bytes and sha256)"
+            )
     for path in sorted(set(payload) | set(files)):
         if path not in files:
             raise VerificationError(f"{RELEASE_JSON}: does not list {path}")
@@ -214,7 +272,6 @@ def _check_release(root: Path, payload: dict[str, str]) -> dict[str, object]:
             raise VerificationError(
                 f"{path}: has {rows} rows, {RELEASE_JSON} says {record.get('rows')}"
             )
-    info = bagit.Bag(str(root)).info
     if info.get("External-Identifier") != identifier:
         raise VerificationError(
             f"bag-info.txt: External-Identifier does not match {RELEASE_JSON} ({identifier})"

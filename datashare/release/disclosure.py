@@ -306,8 +306,10 @@ def _round(value: pl.Expr, decimals: pl.Expr) -> pl.Expr:
 
 
 def _fixed(value: pl.Expr, decimals: pl.Expr) -> pl.Expr:
-    """A non-negative value as text with exactly ``decimals`` digits after the point."""
+    """A non-negative rounded value as display text: a mean with 2 decimals (``2.51``), a
+    proportion (3 decimals) as a percentage with 1 (``0.935`` -> ``93.5%``), so that one
+    ``_display`` column never mixes fractions and coded percentages (CONTRACT section 5)."""
     scale = pl.when(decimals == 2).then(100).otherwise(1000)
     scaled = (value * scale).round(0).cast(pl.Int64)
-    fraction = (scaled % scale).cast(pl.String).str.zfill(decimals)
-    return pl.format("{}.{}", scaled // scale, fraction)
+    mean = pl.format("{}.{}", scaled // 100, (scaled % 100).cast(pl.String).str.zfill(2))
+    return pl.when(decimals == 2).then(mean).otherwise(pl.format("{}.{}%", scaled // 10, scaled % 10))

@@ -151,15 +151,10 @@ class CoveredUnits:
     schools: pl.DataFrame
     units: pl.DataFrame
     totals: pl.DataFrame
-    not_supplied: frozenset[str] = frozenset()
-    """Source tables supplied header-only; their metrics are withheld (:func:`withhold_not_supplied`)."""
 
 
-def covered_units(
-    student_school: pl.DataFrame, schools: pl.DataFrame, not_supplied: frozenset[str] = frozenset()
-) -> CoveredUnits:
-    """:class:`CoveredUnits` of ``student_school`` (the covered schools' summaries only);
-    ``not_supplied``: see :attr:`~datashare.release.derive.Summaries.not_supplied`."""
+def covered_units(student_school: pl.DataFrame, schools: pl.DataFrame) -> CoveredUnits:
+    """:class:`CoveredUnits` of ``student_school`` (the covered schools' summaries only)."""
     names = pl.concat(
         [
             schools.select("school_id", "school_name").sort("school_id"),
@@ -169,7 +164,7 @@ def covered_units(
     order = pl.col("school_id").replace_strict(names.get_column("school_id"), names.get_column("school_order"))
     units = pl.concat([student_school, pool_all(student_school)]).with_columns(school_order=order)
     totals = _sums(units.lazy().with_columns(released=pl.lit(False)), ["school_order"]).drop("released_n")
-    return CoveredUnits(schools=names, units=units, totals=totals.collect(), not_supplied=not_supplied)
+    return CoveredUnits(schools=names, units=units, totals=totals.collect())
 
 
 def withhold_not_supplied(table: pl.DataFrame, not_supplied: frozenset[str]) -> pl.DataFrame:

@@ -1,0 +1,391 @@
+"""``data/report.html``: the partner's report, for program staff who will not open a Parquet file.
+
+One self-contained page (CONTRACT section 5): who is covered, the students at each gate,
+and for every metric a chart of served against comparison per school and ``ALL`` beside a
+table of the same figures, each withheld or coded figure marked and its reason explained
+in words, then the agreement's terms.
+
+Choices:
+
+- **matplotlib, SVG backend, inlined.** A well-kept library that draws offline with no
+  browser or JavaScript; the SVG goes into the page as markup (no network fetch, sharp
+  when printed, text kept as text). It is imported only when a report is written, and
+  figures are drawn with the object API (no ``pyplot`` state), one figure per metric.
+- **Deterministic.** ``svg.hashsalt`` is fixed per figure (so ids are stable and distinct
+  between the page's figures), the SVG's ``Date`` metadata is dropped, and the text is
+  written as text (``svg.fonttype: none``), so a rerun gives a byte-identical page. The
+  settings are applied under a lock in an ``rc_context``: packages are staged from two
+  threads, and matplotlib's settings are process-wide.
+- **Accessible.** The Okabe-Ito blue and vermillion (distinguishable with the common
+  colour-vision deficiencies; both at least 3:1 against white, as WCAG asks of graphics),
+  a hatch on the comparison bars so the groups differ without colour, every figure's
+  value written beside its bar, a text equivalent for every chart (``role="img"`` with a
+  description), and the same figures as a table. Text colours meet WCAG AA (4.5:1).
+- **Jinja2** fills the page from ``templates/report.html.j2`` (shipped inside the package),
+  with autoescaping: school names come from the SIS and are not trusted.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import polars as pl
+
+from datashare.agreement.model import SHARE_METRICS
+from datashare.package.describe import _METRICS as METRIC_WORDS
+from datashare.package.describe import GRAIN, REASONS
+from datashare.release.types import GATES, PartnerRelease
+
+SERVED_COLOUR = "#0072B2"
+"""Okabe-Ito blue: 5.0:1 against white."""
+COMPARISON_COLOUR = "#D55E00"
+"""Okabe-Ito vermillion: 3.9:1 against white, and hatched."""
+MUTED_TEXT = "#4d4d4d"
+"""Grey for marks of withheld figures: 8.5:1 against white."""
+
+GATE_WORDS: dict[str, str] = {
+    "enrolled": "students enrolled at the covered schools",
+    "with_contacts": "of them had at least one contact with you during the school year",
+    "eligible": "had enough contacts to count as served (the agreement's eligibility rule)",
+    "consented": "of the served students have a valid consent for individual records",
+    "withheld": "of the consented students' records are held back this time, because "
+    "releasing them would expose a figure already published",
+    "released": "served students whose individual records are in this package",
+}
+"""Plain words for each gate; a gate not listed here is shown by its name."""
+
+CHART_SCHOOLS = 15
+"""The most schools one chart draws; see :func:`_charted`."""
+INDIVIDUAL_GATES = frozenset({"consented", "withheld", "released"})
+_LOCK = threading.Lock()
+_MUTED = {"style": "italic", "color": MUTED_TEXT}
+_CODED = re.compile(r"^(<=|>=)(\d+)%$")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One group's figure as the report shows it."""
+
+    n: int | None
+    value: float | None
+    display: str
+    state: str  # published | coded | withheld
+    reasons: tuple[str, ...]
+    low: float | None = None
+    high: float | None = None
+
+
+def render_report(release: PartnerRelease) -> str:
+    """The report's HTML text for ``release``: the same release gives the same bytes."""
+    agreement = release.agreement
+    table = release.tables.get("aggregate_comparison")
+    metrics = _metrics(release, table) if table is not None else []
+    seen = sorted({code for m in metrics for row in m["rows"] for s in row["sides"] for code in s.reasons},
+                  key=lambda c: list(REASONS).index(c) if c in REASONS else len(REASONS))
+    individual = agreement.individual is not None
+    enrolled = int(release.gates.get("enrolled", 0)) or 1
+    gates = [
+        {
+            "name": gate,
+            "count": int(release.gates.get(gate, 0)),
+            "words": GATE_WORDS.get(gate, gate.replace("_", " ")),
+            "applies": individual or gate not in INDIVIDUAL_GATES,
+            "width": max(0.4, 100 * int(release.gates.get(gate, 0)) / enrolled),
+        }
+        for gate in GATES
+    ]
+    schools = _schools(table) if table is not None else []
+    individual_files = [
+        {"table": name, "rows": df.height, "grain": GRAIN.get(name, "")}
+        for name, df in release.tables.items()
+        if name not in ("aggregate_comparison", "withdrawn")
+    ]
+    withdrawn = release.tables.get("withdrawn")
+    return _template().render(
+        agreement=agreement,
+        as_of=release.as_of.isoformat(),
+        school_year=release.school_year or agreement.school_year,
+        gates=gates,
+        individual=individual,
+        schools=schools,
+        metrics=metrics,
+        reasons=[(code, REASONS.get(code, code)) for code in seen],
+        all_reasons=REASONS,
+        individual_files=individual_files,
+        withdrawn=withdrawn.height if withdrawn is not None else None,
+        served_colour=SERVED_COLOUR,
+        comparison_colour=COMPARISON_COLOUR,
+    )
+
+
+@cache
+def _template() -> Any:
+    import jinja2  # noqa: PLC0415
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("datashare.package", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("report.html.j2")
+
+
+def _schools(table: pl.DataFrame) -> list[str]:
+    names = table.filter(pl.col("school_id") != "ALL").select("school_name").unique(maintain_order=True)
+    return names.get_column("school_name").to_list()
+
+
+def _metrics(release: PartnerRelease, table: pl.DataFrame) -> list[dict[str, Any]]:
+    """Each metric's rows (schools in file order, ``ALL`` last) with both sides classified."""
+    assert release.agreement.aggregate is not None
+    out = []
+    ordered = (
+        table.with_row_index("_order")
+        .with_columns(_difference_text())
+        .sort(pl.col("school_id") == "ALL", "_order")
+    )
+    parts = ordered.partition_by("metric", as_dict=True, include_key=True)
+    for metric in release.agreement.aggregate.metrics:
+        part = parts.get((metric,), ordered.clear())
+        rows = []
+        for rec in part.iter_rows(named=True):  # one row per school: a few dozen at most
+            notes = _notes(rec["note"])
+            sides = tuple(_side(rec, side, metric, notes) for side in ("served", "comparison"))
+            rows.append(
+                {
+                    "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
+                    "is_all": rec["school_id"] == "ALL",
+                    "sides": sides,
+                    "difference": rec["difference_text"] or "",
+                    "reasons": [(label, code) for label, side in zip(("served", "comparison"), sides, strict=True)
+                                for code in side.reasons],
+                }
+            )
+        out.append(
+            {
+                "name": metric,
+                "title": metric.replace("_", " ").capitalize().replace("gpa", "GPA"),
+                "words": METRIC_WORDS.get(metric, ""),
+                "unit": "percent" if _is_proportion(metric) else "mean",
+                "rows": rows,
+                **_charted(metric, rows),
+            }
+        )
+    return out
+
+
+def _charted(metric: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The chart of one metric, its text equivalent, and what it leaves to the table.
+
+    Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and its
+    cost: a report's time is nearly all text layout, per drawn school) would grow with the
+    district while telling program staff little, so it draws the ``ALL`` row and the
+    schools with the most served students among those with a published figure; the table
+    still lists every school.
+    """
+    schools = [r for r in rows if not r["is_all"]]
+    drawn = list(rows)
+    if len(schools) > CHART_SCHOOLS:
+        shown = [r for r in schools if any(side.state != "withheld" for side in r["sides"])]
+        shown.sort(key=lambda r: -(r["sides"][0].n or 0))
+        keep = {id(r) for r in shown[:CHART_SCHOOLS]}
+        drawn = [r for r in rows if r["is_all"] or id(r) in keep]
+    left_out = len(rows) - len(drawn)
+    return {
+        "svg": _chart(metric, drawn),
+        "summary": _summary(drawn),
+        "left_out": left_out,
+        "drawn_schools": len(drawn) - sum(1 for r in drawn if r["is_all"]),
+    }
+
+
+def _notes(note: str | None) -> dict[str, tuple[str, ...]]:
+    """``note`` (``served suppressed:small_cell; comparison ...`` or a bare code) by side."""
+    by_side: dict[str, list[str]] = {"served": [], "comparison": []}
+    for part in (note or "").split(";"):
+        words = part.split()
+        if not words:
+            continue
+        if words[0] in by_side:
+            by_side[words[0]].extend(words[1:])
+        else:
+            for codes in by_side.values():
+                codes.extend(words)
+    return {side: tuple(codes) for side, codes in by_side.items()}
+
+
+def _is_proportion(metric: str) -> bool:
+    return metric not in ("incidents_per_student", "mean_gpa")
+
+
+def _side(rec: Mapping[str, Any], side: str, metric: str, notes: Mapping[str, tuple[str, ...]]) -> Side:
+    value, display = rec[f"{side}_value"], rec[f"{side}_display"] or ""
+    n = rec[f"{side}_n"]
+    coded = _CODED.match(display)
+    if value is not None:
+        return Side(n, value, display, "published", notes[side])
+    if coded and metric in SHARE_METRICS:
+        bound = int(coded.group(2)) / 100
+        low, high = (0.0, bound) if coded.group(1) == "<=" else (bound, 1.0)
+        shown = display.replace("<=", "\u2264").replace(">=", "\u2265")
+        return Side(n, None, shown, "coded", notes[side] or ("coded:extreme_share",), low, high)
+    if "not_supplied" in notes[side]:
+        return Side(None, None, "not supplied", "withheld", notes[side])
+    return Side(None, None, "withheld", "withheld", notes[side])
+
+
+def _difference_text() -> pl.Expr:
+    """``difference`` as the table shows it: signed, in percentage points with one decimal for
+    proportions, with two decimals for means (one expression for the whole table)."""
+    diff = pl.col("difference")
+    mean = pl.col("metric").is_in(["incidents_per_student", "mean_gpa"])
+    scale = pl.when(mean).then(100).otherwise(10)
+    scaled = (diff.abs() * pl.when(mean).then(100).otherwise(1000)).round(0).cast(pl.Int64)
+    whole, part = scaled // scale, (scaled % scale).cast(pl.String)
+    body = pl.when(mean).then(pl.format("{}.{}", whole, part.str.zfill(2))).otherwise(pl.format("{}.{}", whole, part))
+    sign = pl.when(scaled == 0).then(pl.lit("")).when(diff > 0).then(pl.lit("+")).otherwise(pl.lit("\u2212"))
+    return pl.concat_str([sign, body]).alias("difference_text")
+
+
+def _summary(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The chart's text equivalent: every school's two figures in one sentence each."""
+    parts = []
+    for row in rows:
+        served, comparison = row["sides"]
+        parts.append(f"{row['school']}: served {_say(served)}, comparison {_say(comparison)}.")
+    return " ".join(parts)
+
+
+def _say(side: Side) -> str:
+    if side.state == "withheld":
+        return "withheld"
+    if side.state == "coded":
+        return side.display.replace("\u2264", "at most ").replace("\u2265", "at least ") + " (a range)"
+    return side.display
+
+
+_SETTINGS = {
+    "svg.fonttype": "none",
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # shipped with matplotlib: the same layout everywhere
+    "font.size": 9,
+    "hatch.linewidth": 0.8,
+    "axes.edgecolor": MUTED_TEXT,
+    "text.color": "#1a1a1a",
+    "xtick.color": MUTED_TEXT,
+    "ytick.color": "#1a1a1a",
+}
+_CANVAS: list[Any] = []
+"""The one figure and axes every chart is drawn on, made on first use (under ``_LOCK``).
+
+Reusing them, and removing only the bars and texts of the previous chart, halves a
+chart's cost: a new figure with its axes and ticks costs about as much as the chart."""
+
+
+def _canvas() -> tuple[Any, Any]:
+    if not _CANVAS:
+        from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
+        from matplotlib.figure import Figure  # noqa: PLC0415
+
+        fig = Figure(figsize=(7.2, 3))
+        FigureCanvasSVG(fig)
+        ax = fig.add_axes((0.30, 0.1, 0.62, 0.8))
+        # School names are drawn as text rather than y ticks: a tick is several artists.
+        ax.set_yticks([])
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
+        ax.set_axisbelow(True)
+        _CANVAS.extend((fig, ax))
+    return _CANVAS[0], _CANVAS[1]
+
+
+def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """One horizontal grouped bar chart as inline SVG markup (no XML prolog).
+
+    Every setting a chart depends on (size, position, limits, ticks) is set for each chart,
+    so a chart's bytes do not depend on what was drawn before it on the shared canvas.
+    """
+    import matplotlib  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    proportion = _is_proportion(metric)
+    scale = 100.0 if proportion else 1.0
+    values = [s.value for r in rows for s in r["sides"] if s.value is not None]
+    top = 100.0 if proportion else max([1.0, *(v * 1.25 for v in values)])
+    height = 0.7 + 0.42 * len(rows)
+    bar = 0.38
+    bars: dict[str, list[tuple[float, float, float]]] = {"served": [], "comparison": []}
+    ranges: list[tuple[float, float, float, str]] = []
+    labels: list[tuple[float, float, str, str, dict[str, str]]] = []
+    for index, row in enumerate(rows):
+        y = len(rows) - 1 - index
+        served, comparison = row["sides"]
+        if served.state == comparison.state == "withheld":
+            text = "no data supplied" if served.display == "not supplied" else "both figures withheld (see the table)"
+            labels.append((top * 0.01, y, text, "left", _MUTED))
+            continue
+        for name, at, side in (("served", y + bar / 2, served), ("comparison", y - bar / 2, comparison)):
+            if side.state == "published":
+                width = side.value * scale
+                bars[name].append((at, width, 0.0))
+                labels.append((width + top * 0.01, at, side.display, "left", {}))
+            elif side.state == "coded":
+                low, high = side.low * scale, side.high * scale
+                ranges.append((at, high - low, low, name))
+                right = high < top * 0.8
+                labels.append((high + top * 0.01 if right else low - top * 0.01, at,
+                               f"{side.display} (range)", "left" if right else "right", {}))
+            else:
+                labels.append((top * 0.01, at, f"{name} figure withheld", "left", _MUTED))
+    if proportion:
+        ticks = [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        tick_labels = [f"{t:.0f}%" for t in ticks]
+    else:
+        ticks = [float(t) for t in MaxNLocator(5).tick_values(0, top) if 0 <= t <= top * 1.18]
+        tick_labels = [f"{t:g}" for t in ticks]
+    settings = {**_SETTINGS, "svg.hashsalt": f"datashare-report-{metric}"}
+    with _LOCK, matplotlib.rc_context(settings):
+        fig, ax = _canvas()
+        for container in list(ax.containers):
+            container.remove()
+        for artist in [*ax.patches, *ax.texts]:
+            artist.remove()
+        fig.set_size_inches(7.2, height)
+        ax.set_position((0.30, 0.45 / height, 0.62, 1 - 0.6 / height))
+        for name, colour, hatch in (("served", SERVED_COLOUR, None), ("comparison", COMPARISON_COLOUR, "///")):
+            if bars[name]:
+                at, width, left = zip(*bars[name], strict=True)
+                ax.barh(at, width, left=left, height=bar * 0.92, color=colour, hatch=hatch,
+                        edgecolor="white" if hatch else colour)
+        for name, colour in (("served", SERVED_COLOUR), ("comparison", COMPARISON_COLOUR)):
+            mine = [r for r in ranges if r[3] == name]
+            if mine:
+                at, width, left, _ = zip(*mine, strict=True)
+                ax.barh(at, width, left=left, height=bar * 0.92, color="white", edgecolor=colour,
+                        hatch="xx", linewidth=1.2)
+        for x, y, text, align, style in labels:
+            ax.text(x, y, text, va="center", ha=align, fontsize=8, **style)
+        names = ax.get_yaxis_transform()
+        for index, row in enumerate(rows):
+            ax.text(-0.02, len(rows) - 1 - index, _short(row["school"]), transform=names, ha="right",
+                    va="center", fontweight="bold" if row["is_all"] else "normal")
+        ax.set_xlim(0, top * 1.18)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.set_xticks(ticks, tick_labels)
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):].strip()
+
+
+def _short(name: str, limit: int = 32) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "\u2026"
