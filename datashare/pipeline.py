@@ -26,6 +26,7 @@ from datashare.errors import AgreementError, ReleaseError
 from datashare.extract import Extract, load_extract
 from datashare.package.check import preload as preload_output_check
 from datashare.package.bag import sha256_file
+from datashare.package.coverage import uncovered_packages
 from datashare.package.ledger import extract_id, load_history
 from datashare.package.lock import lock_output
 from datashare.package.publish import PublishResult, publish, recover
@@ -48,6 +49,22 @@ class RunResult:
     published: PublishResult
     timings: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+
+
+def _refuse_uncovered(out: Path) -> None:
+    """Refuse to release while ``OUT/partners/`` holds what the audit log (and so the ledger)
+    does not know: disclosure control would not see what the partner may hold."""
+    audit = out / "district" / "audit.jsonl"
+    if not (out / "partners").is_dir():
+        return
+    missing = uncovered_packages(audit, out)
+    if missing:
+        shown = "; ".join(f"{u.path} ({u.reason})" for u in missing[:5])
+        raise ReleaseError(
+            f"{out / 'partners'}: {len(missing)} path(s) the audit log does not cover: {shown}. The ledger "
+            "does not know what a partner may hold there, so nothing is released. Remove them (or restore "
+            f"the package the log records) and run again; `datashare audit verify {audit}` lists them"
+        )
 
 
 def default_operator() -> str:
@@ -122,6 +139,7 @@ def release(
         if left:
             say(f"removed what interrupted runs left: {left.staging} staging folder(s), "
                 f"{left.workdirs} temporary copy folder(s) of an extract")
+        _refuse_uncovered(Path(out))
         partners = sorted({a.agreement.partner.id for a in loaded if a.agreement.partner is not None})
         history = load_history(Path(out) / "district", partners)
         lap("holdings")

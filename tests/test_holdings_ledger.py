@@ -18,7 +18,7 @@ import pytest
 
 import datashare
 from datashare._resources import examples_dir
-from datashare.errors import AgreementRefused, AuditError
+from datashare.errors import AgreementRefused, AuditError, ReleaseError
 from datashare.package.audit import verify_audit
 from datashare.package.ledger import load_history, verify_ledger
 from datashare.release.keys import init_secret, partner_key, student_keys
@@ -251,3 +251,18 @@ def test_a_run_killed_during_its_commit_is_completed_by_the_next(
         datashare.verify(package)
     assert {p.status for p in result.published.packages} == {"unchanged"}
     assert len(os.listdir(out / "district" / "ledger" / "releases" / "el-centro" / "el-centro-2025-2026")) == 2
+
+
+def test_a_package_the_log_does_not_cover_stops_the_run(district: dict[str, Path], tmp_path: Path) -> None:
+    """A package put under partners/ by hand is something a partner may hold that the
+    ledger does not know: the run refuses, naming it, and releases nothing."""
+    out = tmp_path / "out"
+    _run(district, out, OCTOBER)
+    stray = out / "partners" / "el-centro" / "el-centro-copy"
+    shutil.copytree(out / "partners" / "el-centro" / "el-centro-2025-2026", stray)
+    before = (out / "district" / "audit.jsonl").read_bytes()
+    with pytest.raises(ReleaseError, match=r"el-centro/el-centro-copy .*audit verify"):
+        _run(district, out, JANUARY)
+    assert (out / "district" / "audit.jsonl").read_bytes() == before
+    shutil.rmtree(stray)
+    _run(district, out, JANUARY)

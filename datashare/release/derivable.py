@@ -255,37 +255,49 @@ def _reduce(
     return _axpy(row, pivot_row, factor), _axpy(trace, pivot_trace, factor)
 
 
-def in_span(
-    groups: Sequence[Iterable[int]], query: Iterable[int], sizes: Sequence[int]
-) -> dict[int, Fraction] | None:
-    """The combination of ``groups`` equal to the group ``query`` (atom indices), or None.
+class Span:
+    """The span of published groups, in echelon form, to ask whether a group is in it.
 
     Used for coded shares: their exact total must not be derivable whatever its size.
     Atoms without unknown students are left out, as in :func:`small_derivable_groups`.
     """
-    basis: dict[int, tuple[dict[int, Fraction], dict[int, Fraction]]] = {}
 
-    def reduce(row: dict[int, Fraction], trace: dict[int, Fraction]) -> tuple[dict[int, Fraction], dict[int, Fraction]]:
+    def __init__(self, groups: Sequence[Iterable[int]], sizes: Sequence[int]) -> None:
+        self.sizes = sizes
+        self.basis: dict[int, tuple[dict[int, Fraction], dict[int, Fraction]]] = {}
+        for index, atoms in enumerate(groups):
+            row = {atom: Fraction(1) for atom in atoms if sizes[atom] > 0}
+            row, trace = self._reduce(row, {index: Fraction(1)})
+            if row:
+                pivot = min(row)
+                scale = row[pivot]
+                self.basis[pivot] = ({a: v / scale for a, v in row.items()}, {g: v / scale for g, v in trace.items()})
+
+    def _reduce(
+        self, row: dict[int, Fraction], trace: dict[int, Fraction]
+    ) -> tuple[dict[int, Fraction], dict[int, Fraction]]:
         while True:
-            hits = sorted(a for a in row if a in basis)
+            hits = [a for a in row if a in self.basis]
             if not hits:
                 return row, trace
-            pivot = hits[0]
+            pivot = min(hits)
             factor = row[pivot]
-            b_row, b_trace = basis[pivot]
+            b_row, b_trace = self.basis[pivot]
             row, trace = _axpy(row, b_row, factor), _axpy(trace, b_trace, factor)
 
-    for index, atoms in enumerate(groups):
-        row = {atom: Fraction(1) for atom in atoms if sizes[atom] > 0}
-        row, trace = reduce(row, {index: Fraction(1)})
-        if row:
-            pivot = min(row)
-            scale = row[pivot]
-            basis[pivot] = ({a: v / scale for a, v in row.items()}, {g: v / scale for g, v in trace.items()})
-    target = {atom: Fraction(1) for atom in query if sizes[atom] > 0}
-    if not target:
-        return None
-    rest, trace = reduce(target, {})
-    if rest:
-        return None
-    return {g: -v for g, v in trace.items() if v}
+    def combination(self, query: Iterable[int]) -> dict[int, Fraction] | None:
+        """The combination of the groups equal to the group ``query`` (atoms), or None."""
+        target = {atom: Fraction(1) for atom in query if self.sizes[atom] > 0}
+        if not target:
+            return None
+        rest, trace = self._reduce(target, {})
+        if rest:
+            return None
+        return {g: -v for g, v in trace.items() if v}
+
+
+def in_span(
+    groups: Sequence[Iterable[int]], query: Iterable[int], sizes: Sequence[int]
+) -> dict[int, Fraction] | None:
+    """The combination of ``groups`` equal to the group ``query`` (atom indices), or None."""
+    return Span(groups, sizes).combination(query)

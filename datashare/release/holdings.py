@@ -59,7 +59,7 @@ import polars as pl
 from datashare.agreement.model import METRICS
 from datashare.errors import AgreementRefused
 from datashare.package.ledger import ALL_UNIT, History, LedgerRelease
-from datashare.release.derivable import in_span, small_derivable_groups
+from datashare.release.derivable import Span, small_derivable_groups
 from datashare.release.disclosure import HOLDINGS, SECONDARY, SIDES, coded
 from datashare.release.metrics import ALL_SCHOOLS, METRIC_DEFINITIONS
 from datashare.release.types import AGREEMENT_INDEX
@@ -290,11 +290,12 @@ class Audit:
                     finding = Finding(metric, extract_id, derivation.size, combined)
                     if not new_only or any(sources[g[0]].new for g in combined):
                         found.append(finding)
-                if _multi_source(row_groups, sources):
+                if coded_atoms and _multi_source(row_groups, coded_atoms):
+                    span = Span(rows, sizes)
                     for (src, unit, side), atoms in sorted(coded_atoms.items()):
                         if not atoms:
                             continue
-                        combination = in_span(rows, atoms, sizes)
+                        combination = span.combination(atoms)
                         if combination is None:
                             continue
                         combined = tuple(
@@ -324,15 +325,15 @@ class Audit:
             known = pl.concat([known_before, releasing]).unique()
             findings = self.audit(earlier, known, new_only=False)
             progress = False
-            for finding in findings:
-                involved = self._members(finding, earlier) & (candidate_set - withheld)
-                if not involved:
-                    continue
+            for finding in findings:  # every finding of the round, then audit again
+                members = self._members(finding, earlier)
                 k = max(s.min_cell_size for s in earlier if s.extract_id == finding.extract_id)
-                need = max(1, k - finding.size)
+                need = max(1, k - finding.size) - len(members & withheld)
+                involved = members & (candidate_set - withheld)
+                if need <= 0 or not involved:
+                    continue
                 withheld.update(sorted(involved)[:need])
                 progress = True
-                break
             if not progress:
                 self.legacy.extend(f for f in findings if f not in self.legacy)
                 break
@@ -385,11 +386,19 @@ class Audit:
         )
 
 
-def _multi_source(row_groups: Sequence[Sequence[tuple[int, str, str]]], sources: Sequence[Source]) -> bool:
-    """Whether the family's figures come from more than one table: a single table's coded
-    figures are already covered by its secondary suppression."""
-    seen = {g[0] for row in row_groups for g in row}
-    return len(seen) > 1
+def _multi_source(
+    row_groups: Sequence[Sequence[tuple[int, str, str]]], coded_atoms: Mapping[tuple[int, str, str], list[int]]
+) -> bool:
+    """Whether the family's figures come from more than one distinct table: a single
+    table's coded figures are already covered by its secondary suppression, and so are
+    several sources that publish the very same groups (reruns of one agreement)."""
+    tables: dict[int, set[object]] = {}
+    for row, groups in enumerate(row_groups):
+        for source, unit, side in groups:
+            tables.setdefault(source, set()).add(row)
+    for (source, unit, side), atoms in coded_atoms.items():
+        tables.setdefault(source, set()).add(("coded", unit, side, tuple(atoms)))
+    return len({frozenset(rows) for rows in tables.values()}) > 1
 
 
 def published_groups(table: pl.DataFrame, covered_id: str) -> pl.DataFrame:
