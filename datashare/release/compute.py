@@ -60,6 +60,7 @@ from datashare.release.metrics import (
     CoveredUnits,
     all_cells,
     covered_units,
+    withhold_not_supplied,
 )
 from datashare.release.types import (
     AGREEMENT_INDEX,
@@ -365,6 +366,8 @@ def release_all(
             table = suppress_more(table, targets)
 
     final = finish(table) if table.height else table
+    # A metric drawn from a table supplied header-only is withheld, never published as zero.
+    final = withhold_not_supplied(final, prepared.summaries.not_supplied) if final.height else final
     aggregates = split_by_agreement(final.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)) if final.height else {}
     suppression = reason_counts(final) if final.height else {}
 
