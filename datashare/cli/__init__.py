@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from datashare.cli import agreement, extract, package, release
+from datashare.cli import agreement, edfi, extract, package, release
 
 app = typer.Typer(
     name="datashare",
@@ -23,7 +23,7 @@ audit_app = typer.Typer(help="Check the district's audit trail.", no_args_is_hel
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
-for _area in (extract, agreement, release, package):
+for _area in (extract, agreement, release, package, edfi):
     _area.register(app, keys_app=keys_app, audit_app=audit_app)
 
 

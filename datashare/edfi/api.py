@@ -106,13 +106,12 @@ def _is_object(line: str) -> bool:
 
 
 def _extract(frame: pl.DataFrame, spec: Field) -> pl.Expr:
-    """The first of the field's JSON paths present in ``frame``, as text (or a list of text)."""
+    """The field from the first of its JSON paths that holds a value, as text (or a list of text)."""
     schema = frame.schema
-    for path in spec.json:
-        expr = _walk(schema, path)
-        if expr is not None:
-            return expr.alias(spec.name)
-    return pl.lit(None, dtype=pl.List(pl.String) if spec.many else pl.String).alias(spec.name)
+    found = [expr for expr in (_walk(schema, path) for path in spec.json) if expr is not None]
+    if not found:
+        return pl.lit(None, dtype=pl.List(pl.String) if spec.many else pl.String).alias(spec.name)
+    return (found[0] if len(found) == 1 else pl.coalesce(found)).alias(spec.name)
 
 
 def _walk(schema: pl.Schema, path: str) -> pl.Expr | None:

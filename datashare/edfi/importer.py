@@ -101,6 +101,16 @@ def import_edfi(
             "which days were school days; attendance is not imported",
         ))
         attendance = attendance.clear()
+    elif calendar is not None:
+        off = attendance.join(calendar, on=["school_id", "date"], how="anti")
+        if off.height:
+            weekend = off.filter(pl.col("date").dt.weekday() > 5).height
+            findings.append(finding(
+                "outside_calendar", "studentSchoolAttendanceEvents",
+                f"{off.height:,} attendance event(s) fall on a day that is not an instructional day of the school "
+                f"({weekend:,} on a Saturday or Sunday); they are written, and the validator reports them",
+                count=off.height, severity="warning",
+            ))
     discipline, problems = build_discipline(frames, year, dmap, school_ids, student_ids)
     findings += problems
     grades, problems = build_grades(frames, year, dmap, school_ids, student_ids)
