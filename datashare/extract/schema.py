@@ -36,7 +36,13 @@ TABLES: tuple[str, ...] = (
     "service_contacts",
     "consents",
 )
-"""Every table of the extract, in the order reports list them."""
+"""Every required table of the extract, in the order reports list them."""
+
+OPTIONAL_TABLES: tuple[str, ...] = ("calendar",)
+"""Tables an extract may leave out: ``calendar`` switches attendance to the calendar form."""
+
+ALL_TABLES: tuple[str, ...] = TABLES + OPTIONAL_TABLES
+"""Every table datashare reads, required then optional, in the order reports list them."""
 
 DTYPES: Mapping[str, pl.DataType] = {
     "id": pl.String(),
@@ -106,6 +112,7 @@ class TableSchema:
     name: str
     key: tuple[str, ...]
     columns: tuple[ColumnSpec, ...]
+    optional: bool = False
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
@@ -146,7 +153,12 @@ def _parse_table(path: Path) -> TableSchema:
                 raise KeyError(f"unknown keys {sorted(spec)} in column {name}")
             if columns[-1].type not in DTYPES:
                 raise KeyError(f"unknown type {columns[-1].type!r} in column {name}")
-        return TableSchema(name=data["table"], key=tuple(data.get("key") or ()), columns=tuple(columns))
+        return TableSchema(
+            name=data["table"],
+            key=tuple(data.get("key") or ()),
+            columns=tuple(columns),
+            optional=bool(data.get("optional", False)),
+        )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ExtractError(f"schema file {path} is malformed: {exc}") from exc
 
@@ -156,7 +168,7 @@ def load_schemas(folder: Path | None = None) -> Mapping[str, TableSchema]:
     """Every table schema, by table name, from the shipped ``schemas/`` folder."""
     folder = folder or schemas_dir()
     schemas = {}
-    for table in TABLES:
+    for table in ALL_TABLES:
         path = folder / f"{table}.yaml"
         if not path.is_file():
             raise ExtractError(f"schema file {path} is missing; reinstall datashare")
@@ -226,6 +238,17 @@ def _checks(spec: ColumnSpec, source: pl.DataType) -> list[pa.Check]:
         checks.append(_text_check("invalid_school_year", school_year_ok))
     elif spec.type == "id":
         checks.append(_text_check("empty_id", lambda c: c.str.strip_chars().str.len_chars() > 0))
+        # "000007 " would be a second student beside "000007"; whitespace-only is empty_id.
+        checks.append(_text_check(
+            "id_whitespace",
+            lambda c: (c.str.strip_chars() == c) | (c.str.strip_chars().str.len_chars() == 0),
+        ))
+    if spec.type in ("id", "text") and as_text:
+        # CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding, not a crash.
+        checks.append(_text_check(
+            "invalid_text",
+            lambda c: ~(c.str.contains("\x00", literal=True) | c.str.contains("\ufffd", literal=True)),
+        ))
     if spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
         checks.append(_range_check(spec, as_text))
     return checks

@@ -49,6 +49,7 @@ from datashare.release.metrics import (
     CoveredUnits,
     all_cells,
     covered_units,
+    withhold_not_supplied,
 )
 from datashare.release.types import (
     AGREEMENT_INDEX,
@@ -110,7 +111,7 @@ class Prepared:
                 school_ids=rows.get_column("school_id"),
                 enrolled=enrolled,
                 students=covered_students(enrolled, None),
-                units=covered_units(student_school, rows),
+                units=covered_units(student_school, rows, self.summaries.not_supplied),
             )
         return self._covered[schools]
 
@@ -318,7 +319,8 @@ def _aggregate(
     ).with_columns(pl.col("released").fill_null(False))
     metrics = pl.DataFrame(wanted, schema=METRICS_SCHEMA, orient="row")
     cells = all_cells(covered.units, flagged, metrics)
-    return disclose(cells.join(terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"))
+    disclosed = disclose(cells.join(terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"))
+    return withhold_not_supplied(disclosed, covered.units.not_supplied)
 
 
 def _individual_sources(prepared: Prepared, covered: Covered, *, restricted: bool) -> dict[str, pl.DataFrame]:
