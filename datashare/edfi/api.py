@@ -29,9 +29,11 @@ RUN = "_rundate"
 ID = "_id"
 
 
-def discover(source: Path) -> dict[Kind, list[Path]]:
-    """The JSON files of each known resource under ``source`` (sorted, for stable reports)."""
+def discover(source: Path) -> tuple[dict[Kind, list[Path]], dict[str, int]]:
+    """The JSON files of each known resource under ``source`` (sorted, for stable reports),
+    and the number of files of each resource the extract does not use."""
     found: dict[Kind, list[Path]] = {}
+    unused: dict[str, int] = {}
     for path in sorted(source.rglob("*")):
         if not path.is_file() or path.suffix.lower() not in _SUFFIXES:
             continue
@@ -40,7 +42,9 @@ def discover(source: Path) -> dict[Kind, list[Path]]:
         kind = BY_RESOURCE.get(names[0].lower())
         if kind is not None:
             found.setdefault(kind, []).append(path)
-    return found
+        else:
+            unused[names[0]] = unused.get(names[0], 0) + 1
+    return found, unused
 
 
 def _rundate(path: Path) -> tuple[str | None, bool]:
@@ -150,7 +154,12 @@ def read_resources(source: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
     frames: dict[str, pl.DataFrame] = {}
     findings: list[Finding] = []
     files_read: dict[str, list[str]] = {}
-    for kind, paths in discover(source).items():
+    discovered, unused = discover(source)
+    for name, count in sorted(unused.items()):
+        findings.append(finding("not_imported", name, f"{count:,} file(s) of resource {name} are not used by the extract",
+                                count=count, severity="info"))
+        files_read.setdefault("_unused", []).append(name)
+    for kind, paths in discovered.items():
         upserts, deletes = [], []
         for path in paths:
             table = path.relative_to(source).parts[0].removesuffix(path.suffix)

@@ -43,6 +43,7 @@ IMPORT_FIXES: dict[str, str] = {
     "no_credits": "load the course with its maximum available credits, or use courseTranscripts",
     "unknown_course": "load the course (with its academic subject) into Ed-Fi",
     "invalid_grade": "record a letter grade or a numeric grade from 0 to 100",
+    "not_imported": "nothing to do: these records have no place in the extract",
     "not_in_school_year": "nothing to do: students without an enrollment in the school year are not imported",
 }
 FIXES.update({code: fix for code, fix in IMPORT_FIXES.items() if code not in FIXES})

@@ -68,7 +68,7 @@ def read_interchange(path: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
     findings: list[Finding] = []
     depth = 0
     ordinal = 0
-    ignored = 0
+    ignored: dict[str, int] = defaultdict(int)
     try:
         for event, element in iterparse(str(path), events=("start", "end"), forbid_dtd=True):
             if event == "start":
@@ -80,7 +80,7 @@ def read_interchange(path: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
             ordinal += 1
             kind = BY_ELEMENT.get(_local(element.tag))
             if kind is None:
-                ignored += 1
+                ignored[_local(element.tag)] += 1
             else:
                 _add(rows, kind, _flatten(element), str(path), ordinal)
             element.clear()
@@ -90,6 +90,11 @@ def read_interchange(path: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
         findings.append(finding(
             "unreadable_file", path.name, f"{path.name} {reason}{where}; {ordinal:,} element(s) before it were read",
             file=path,
+        ))
+    for name, count in sorted(ignored.items()):
+        findings.append(finding(
+            "not_imported", name, f"{path.name}: {count:,} {name} element(s) are not used by the extract",
+            file=path, count=count, severity="info",
         ))
     frames = {name: _frame(kind_rows, BY_NAME_FIELDS[name]) for name, kind_rows in rows.items()}
     return frames, findings
