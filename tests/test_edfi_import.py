@@ -272,3 +272,38 @@ def test_cli_import_edfi(tmp_path):
     assert unmapped.exit_code == 1 and "unmapped_descriptor" in unmapped.output
     nothing = runner.invoke(app, ["import", "edfi", str(tmp_path / "missing"), "--out", str(tmp_path / "o3")])
     assert nothing.exit_code == 2 and "not a folder" in nothing.output
+
+
+# --- nothing crashes ----------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from datashare.errors import DatashareError  # noqa: E402
+
+_JUNK = st.sampled_from(["", "{", "null", "[]", "\ufeff", '{"id": 5}', '"text"', "\x00", "<a>", "1e999",
+                         '{"studentReference": {"studentUniqueId": null}}', '{"eventDate": 7}'])
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_corrupted_sources_give_a_report_or_a_clean_error(tmp_path_factory, data):
+    base = tmp_path_factory.mktemp("fuzz")
+    xml = data.draw(st.booleans())
+    source = (write_xml_source if xml else write_api_source)(base / "source")
+    files = sorted(p for p in source.iterdir() if p.is_file())
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(files))
+        lines = path.read_text(encoding="utf-8").split("\n")
+        at = data.draw(st.integers(0, len(lines) - 1))
+        if data.draw(st.booleans()):
+            lines[at] = data.draw(_JUNK)
+        else:
+            cut = data.draw(st.integers(0, len(lines[at])))
+            lines[at] = lines[at][:cut] + data.draw(_JUNK) + lines[at][cut:]
+        path.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        report = import_edfi(source, base / "out")
+    except DatashareError:
+        return
+    assert report.to_dict()["findings"] is not None

@@ -88,10 +88,20 @@ def _records(path: Path, table: str) -> tuple[pl.DataFrame | None, list[Finding]
         lines, numbers = raw.filter(keep), numbers.filter(keep)
     try:
         frame = _decode(lines) if len(lines) else pl.DataFrame()
-        good = pl.Series([True] * len(lines))
+        good = pl.Series([True] * len(lines), dtype=pl.Boolean)
     except (pl.exceptions.PolarsError, ValueError):
+        # Only a file polars cannot decode whole is looked at line by line: which lines are
+        # not JSON objects, and, when the objects disagree on a field's type, all scalars as text.
         good = pl.Series([_is_object(line) for line in lines.to_list()], dtype=pl.Boolean)
-        frame = _decode(lines.filter(good)) if good.any() else pl.DataFrame()
+        try:
+            frame = _decode(lines.filter(good)) if good.any() else pl.DataFrame()
+        except (pl.exceptions.PolarsError, ValueError):
+            try:
+                frame = _decode(pl.Series([_as_text(line) for line in lines.filter(good).to_list()], dtype=pl.String))
+            except (pl.exceptions.PolarsError, ValueError):
+                return None, [finding("unreadable_file", table,
+                                      f"{path.name}: its records disagree on the shape of a field and cannot be read together",
+                                      file=path)]
     findings: list[Finding] = []
     bad = numbers.filter(~good)
     if len(bad):
@@ -100,6 +110,20 @@ def _records(path: Path, table: str) -> tuple[pl.DataFrame | None, list[Finding]
             file=path, count=len(bad), rows=tuple(bad.to_list()),
         ))
     return frame.with_columns(numbers.filter(good).alias(RECORD)) if frame.height else None, findings
+
+
+def _scalars_as_text(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _scalars_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scalars_as_text(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return None if value is None else str(value)
+
+
+def _as_text(line: str) -> str:
+    return json.dumps(_scalars_as_text(json.loads(line)))
 
 
 def _is_object(line: str) -> bool:
@@ -163,7 +187,11 @@ def read_resources(source: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
         upserts, deletes = [], []
         for path in paths:
             table = path.relative_to(source).parts[0].removesuffix(path.suffix)
-            records, problems = _records(path, table)
+            try:
+                records, problems = _records(path, table)
+            except (pl.exceptions.PolarsError, ValueError, TypeError, RecursionError) as exc:
+                records, problems = None, [finding("unreadable_file", table,
+                                                   f"{path.name} cannot be read ({type(exc).__name__})", file=path)]
             findings.extend(problems)
             files_read.setdefault(kind.name, []).append(str(path))
             if records is None:

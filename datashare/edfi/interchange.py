@@ -84,7 +84,7 @@ def read_interchange(path: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
             else:
                 _add(rows, kind, _flatten(element), str(path), ordinal)
             element.clear()
-    except (ParseError, DefusedXmlException, OSError, UnicodeDecodeError) as exc:
+    except (ParseError, DefusedXmlException, OSError, UnicodeDecodeError, LookupError, ValueError) as exc:
         where = f" at line {exc.position[0]}" if isinstance(exc, ParseError) else ""
         reason = "declares a DTD or entities, which are refused" if isinstance(exc, DefusedXmlException) else "is not well-formed XML"
         findings.append(finding(
