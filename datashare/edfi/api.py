@@ -37,13 +37,15 @@ def discover(source: Path) -> tuple[dict[Kind, list[Path]], dict[str, int]]:
     for path in sorted(source.rglob("*")):
         if not path.is_file() or path.suffix.lower() not in _SUFFIXES:
             continue
-        parts = path.relative_to(source).parts
-        names = [parts[0]] if len(parts) > 1 else [path.stem]
-        kind = BY_RESOURCE.get(names[0].lower())
+        folders = path.relative_to(source).parts[:-1]
+        names = [path.stem, *reversed(folders)]  # the file's own name, else its nearest resource folder
+        kind = next((BY_RESOURCE[n.lower()] for n in names if n.lower() in BY_RESOURCE), None)
         if kind is not None:
             found.setdefault(kind, []).append(path)
         else:
-            unused[names[0]] = unused.get(names[0], 0) + 1
+            lake = folders.index("incremental") if "incremental" in folders else 0
+            name = folders[lake - 1] if lake else (folders[0] if folders else path.stem)
+            unused[name] = unused.get(name, 0) + 1
     return found, unused
 
 
@@ -186,7 +188,7 @@ def read_resources(source: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
     for kind, paths in discovered.items():
         upserts, deletes = [], []
         for path in paths:
-            table = path.relative_to(source).parts[0].removesuffix(path.suffix)
+            table = kind.label
             try:
                 records, problems = _records(path, table)
             except (pl.exceptions.PolarsError, ValueError, TypeError, RecursionError) as exc:
