@@ -32,7 +32,7 @@ def test_output_columns_and_types():
     assert table.schema == pl.Schema(OUTPUT_SCHEMA)
     assert set(summary) == {
         "suppressed:small_cell", "suppressed:differencing", "suppressed:complementary",
-        "suppressed:secondary", "coded:extreme_share",
+        "suppressed:secondary", "suppressed:holdings", "coded:extreme_share",
     }
 
 

@@ -11,12 +11,17 @@ metric at a time (each metric has its own denominators):
 3. **Complementary** (``suppressed:complementary``): the other group of a row with a
    suppressed group, so that neither can be recovered from the school's total.
 4. **Secondary** (``suppressed:secondary``): where a metric's ``ALL`` row is published
-   and exactly one school's suppressed group (served or comparison) holds students, the
-   published school with the smallest served ``n`` (then the smallest ``school_id``) is
-   suppressed too; when no published school is left the ``ALL`` row is suppressed
-   instead. Repeated to a fixed point, and only after the earlier steps, so totals are
-   checked against what is actually published. A suppressed group of zero students
-   hides nothing and so does not count as cover.
+   and exactly one school's withheld group (served or comparison: suppressed, or coded,
+   since a coded share must not be recoverable either) holds students, the published
+   school with the smallest served ``n`` (then the smallest ``school_id``) is suppressed
+   too; when no published school is left the ``ALL`` row is suppressed instead. Likewise
+   where the ``ALL`` row's group is coded and no school's group on that side is withheld
+   (the schools would add up to it). Repeated to a fixed point, and only after the
+   earlier steps, so totals are checked against what is actually published. A withheld
+   group of zero students hides nothing and so does not count as cover.
+   The exact audit of everything the partner holds (:mod:`datashare.release.holdings`)
+   runs after this step and may suppress more (``suppressed:holdings``, or
+   ``suppressed:secondary`` for a table's own residue); this step is re-run after it.
 5. **Extreme-share coding** (``coded:extreme_share``) of the published share metrics:
    with ``X = max(5, ceil(100 / n))`` percent, a share at or below X% is shown as
    ``<=X%`` and one at or above (100 - X)% as ``>=(100-X)%``; the coded range always
@@ -45,8 +50,9 @@ SMALL_CELL = "suppressed:small_cell"
 DIFFERENCING = "suppressed:differencing"
 COMPLEMENTARY = "suppressed:complementary"
 SECONDARY = "suppressed:secondary"
+HOLDINGS = "suppressed:holdings"
 EXTREME_SHARE = "coded:extreme_share"
-REASONS: tuple[str, ...] = (SMALL_CELL, DIFFERENCING, COMPLEMENTARY, SECONDARY, EXTREME_SHARE)
+REASONS: tuple[str, ...] = (SMALL_CELL, DIFFERENCING, COMPLEMENTARY, SECONDARY, HOLDINGS, EXTREME_SHARE)
 """Every reason code, in the order a summary lists them."""
 
 SUPPRESSED_DISPLAY = "suppressed"
@@ -98,7 +104,12 @@ def disclose(cells: pl.DataFrame) -> pl.DataFrame:
     ``comparison_reason``, in the order of ``cells``. Every step is row-wise or grouped by
     agreement, so an agreement's rows come out as if it were alone.
     """
-    return _values(suppress(cells)).select(
+    return finish(suppress(cells))
+
+
+def finish(table: pl.DataFrame) -> pl.DataFrame:
+    """The published columns of a :func:`suppress` result (step 5 applied)."""
+    return _values(table).select(
         AGREEMENT_INDEX,
         *(pl.col(name).cast(dtype) for name, dtype in OUTPUT_SCHEMA.items()),
         *(f"{side}_reason" for side in SIDES),
@@ -144,6 +155,25 @@ def suppress(cells: pl.DataFrame) -> pl.DataFrame:
         pl.col("served_reason", "comparison_reason").cast(pl.String),
         suppressed=pl.col("served_reason").is_not_null(),
     )
+    return secondary(table)
+
+
+def suppress_more(table: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
+    """Suppress the rows ``targets`` names (``agreement_index``, ``school_id``, ``metric``,
+    ``reason``) on both sides, then re-run secondary suppression to a fixed point."""
+    cell = pl.struct(AGREEMENT_INDEX, "school_id", "metric")
+    reason = cell.replace_strict(
+        targets.select(cell).to_series(), targets.get_column("reason"), default=None, return_dtype=pl.String
+    )
+    table = table.with_columns(
+        served_reason=pl.when(pl.col("suppressed")).then("served_reason").otherwise(reason),
+        comparison_reason=pl.when(pl.col("suppressed")).then("comparison_reason").otherwise(reason),
+    ).with_columns(suppressed=pl.col("suppressed") | reason.is_not_null())
+    return secondary(table)
+
+
+def secondary(table: pl.DataFrame) -> pl.DataFrame:
+    """Step 4 to a fixed point on a table with ``*_reason`` and ``suppressed``."""
     cell = pl.struct(AGREEMENT_INDEX, "school_id", "metric")
     while (more := _secondary_targets(table)).height:
         hit = cell.is_in(more.select(cell).to_series().implode())
@@ -155,28 +185,56 @@ def suppress(cells: pl.DataFrame) -> pl.DataFrame:
     return table
 
 
+def coded(side: str) -> pl.Expr:
+    """Whether ``side``'s group is published as an extreme-share range (step 5's rule)."""
+    n, total = pl.col(f"{side}_n"), pl.col(f"{side}_total")
+    x = pl.max_horizontal(pl.lit(5), (100 + n - 1) // n)
+    count = total.round(0).cast(pl.Int64)
+    low = 100 * count <= x * n
+    high = 100 * count >= (100 - x) * n
+    return (
+        pl.col("metric").is_in(sorted(SHARE_METRICS))
+        & pl.col(f"{side}_reason").is_null()
+        & (n > 0)
+        & (low | high)
+    ).fill_null(False)
+
+
 def _secondary_targets(table: pl.DataFrame) -> pl.DataFrame:
     """(agreement_index, school_id, metric) rows to suppress next so that no lone
     suppressed group is exposed.
 
-    A metric needs one more suppression when its ``ALL`` row is published and exactly one
-    school row is suppressed with students in the served group, or exactly one with
-    students in the comparison group. One target per agreement and metric per round.
+    A metric needs one more suppression when its ``ALL`` row is published and, on either
+    side, exactly one school row is suppressed with students, or none is while a school's
+    group or the ``ALL`` group is coded. The target is a published school, coded ones first
+    (they lose least), then the smallest served ``n``. One target per agreement and metric
+    per round.
     """
     by = [AGREEMENT_INDEX, "metric"]
     is_all = pl.col("school_id") == ALL_SCHOOLS
+    table = table.with_columns(*(coded(side).alias(f"{side}_coded") for side in SIDES))
     schools = table.filter(~is_all)
-    all_published = table.filter(is_all & ~pl.col("suppressed")).select(by)
+    totals = table.filter(is_all & ~pl.col("suppressed")).select(
+        *by, *(pl.col(f"{side}_coded").alias(f"all_{side}_coded") for side in SIDES)
+    )
+    # Only a suppressed group is cover: a coded range can be narrowed by others. A coded
+    # group (or a coded ALL) next to no suppressed group would be exact by subtraction.
+    counts = {}
+    for side in SIDES:
+        holds = pl.col(f"{side}_n") > 0
+        counts[side] = (pl.col("suppressed") & holds).sum()
+        counts[f"{side}_coded"] = (~pl.col("suppressed") & pl.col(f"{side}_coded") & holds).sum()
     exposed = (
         schools.group_by(by)
-        .agg(
-            *(
-                (pl.col("suppressed") & (pl.col(f"{side}_n") > 0)).sum().alias(side)
+        .agg(**counts)
+        .join(totals, on=by, how="inner")
+        .filter(
+            pl.any_horizontal(
+                (pl.col(side) == 1)
+                | ((pl.col(side) == 0) & ((pl.col(f"{side}_coded") > 0) | pl.col(f"all_{side}_coded")))
                 for side in SIDES
             )
         )
-        .filter((pl.col("served") == 1) | (pl.col("comparison") == 1))
-        .join(all_published, on=by, how="semi")
         .select(by)
     )
     if exposed.height == 0:
@@ -184,7 +242,8 @@ def _secondary_targets(table: pl.DataFrame) -> pl.DataFrame:
     candidates = (
         schools.filter(~pl.col("suppressed"))
         .join(exposed, on=by, how="semi")
-        .sort(*by, "served_n", "school_id")
+        .with_columns(plain=~(pl.col("served_coded") | pl.col("comparison_coded")))
+        .sort(*by, "plain", "served_n", "school_id")
         .group_by(by, maintain_order=True)
         .first()
         .select(AGREEMENT_INDEX, "school_id", "metric")
@@ -198,28 +257,25 @@ def _secondary_targets(table: pl.DataFrame) -> pl.DataFrame:
 def _values(table: pl.DataFrame) -> pl.DataFrame:
     """Rounded values, extreme-share coding, displays, difference and note (step 5)."""
     decimals = pl.when(pl.col("metric").is_in(sorted(MEAN_METRICS))).then(2).otherwise(3)
-    is_share = pl.col("metric").is_in(sorted(SHARE_METRICS))
     exprs: list[pl.Expr] = []
     for side in SIDES:
         n, total, reason = pl.col(f"{side}_n"), pl.col(f"{side}_total"), pl.col(f"{side}_reason")
         x = pl.max_horizontal(pl.lit(5), (100 + n - 1) // n)
-        count = total.round(0).cast(pl.Int64)
-        low = is_share & (100 * count <= x * n)
-        high = is_share & (100 * count >= (100 - x) * n)
-        coded = reason.is_null() & (n > 0) & (low | high)
+        low = 100 * total.round(0).cast(pl.Int64) <= x * n
+        is_coded = coded(side)
         exprs += [
             pl.when(reason.is_null()).then(n).alias(f"{side}_n"),
-            pl.when(reason.is_null() & ~coded & (n > 0))
+            pl.when(reason.is_null() & ~is_coded & (n > 0))
             .then(_round(total / n, decimals))
             .alias(f"{side}_value"),
             pl.when(reason.is_not_null())
             .then(pl.lit(SUPPRESSED_DISPLAY))
-            .when(coded & low)
+            .when(is_coded & low)
             .then(pl.format("<={}%", x))
-            .when(coded)
+            .when(is_coded)
             .then(pl.format(">={}%", 100 - x))
             .alias(f"{side}_display"),
-            pl.when(coded).then(pl.lit(EXTREME_SHARE)).otherwise(reason).alias(f"{side}_reason"),
+            pl.when(is_coded).then(pl.lit(EXTREME_SHARE)).otherwise(reason).alias(f"{side}_reason"),
         ]
     table = table.with_columns(decimals=decimals).with_columns(exprs)
     notes = [
