@@ -151,7 +151,7 @@ def membership_days(calendar: pl.LazyFrame, enrollments: pl.LazyFrame, school_ye
         ranks = days.rename({"date": column, "__upto": f"{column}_n"})
         return (
             frame.sort(column)
-            .join_asof(ranks, on=column, by="school_id", strategy="backward")
+            .join_asof(ranks, on=column, by="school_id", strategy="backward", check_sortedness=False)
             .with_columns(pl.col(f"{column}_n").fill_null(0))
         )
 
