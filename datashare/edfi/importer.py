@@ -137,4 +137,6 @@ def import_edfi(
     except pl.exceptions.PolarsError as exc:  # a validator without the robustness of issue 11 part 3
         findings.append(finding("validation_failed", "extract",
                                 f"the validator stopped on the written extract ({type(exc).__name__}); run datashare validate on it"))
-    return ImportReport(str(source), str(out), kind, year.label, built, tuple(findings), validation)
+    rank = {"error": 0, "warning": 1, "info": 2}
+    ordered = tuple(sorted(findings, key=lambda f: rank[f.severity]))  # stable: source order within a severity
+    return ImportReport(str(source), str(out), kind, year.label, built, ordered, validation)
