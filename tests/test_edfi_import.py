@@ -307,3 +307,14 @@ def test_corrupted_sources_give_a_report_or_a_clean_error(tmp_path_factory, data
     except DatashareError:
         return
     assert report.to_dict()["findings"] is not None
+
+
+def test_a_broken_descriptor_map_is_a_clear_error(tmp_path):
+    source = write_api_source(tmp_path / "source")
+    (tmp_path / "map.yaml").write_text("AttendanceEventCategoryDescriptor: [not, a, map\n", encoding="utf-8")
+    with pytest.raises(ImportSourceError, match=r"map\.yaml is not valid YAML at line"):
+        import_edfi(source, tmp_path / "out", descriptor_map=tmp_path / "map.yaml")
+    (tmp_path / "map.yaml").write_text("AttendanceEventCategoryDescriptor: present\n", encoding="utf-8")
+    with pytest.raises(ImportSourceError, match="must map values to codes"):
+        import_edfi(source, tmp_path / "out", descriptor_map=tmp_path / "map.yaml")
+    assert not (tmp_path / "out").exists()  # nothing written before the map is read

@@ -53,13 +53,23 @@ def _flatten(element: Element) -> dict[str, list[str]]:
     return out
 
 
-def _values(flat: dict[str, list[str]], paths: tuple[str, ...]) -> list[str]:
-    for path in paths:
-        regex = _PATTERNS.setdefault(path, _pattern(path))
-        hits = [v for key, values in flat.items() if regex.match(key) for v in values]
-        if hits:
-            return hits
-    return []
+_ROUTES: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {}
+"""(kind, flattened path) -> the (field, path priority) pairs it feeds: the patterns are
+matched once per distinct path, not once per record."""
+
+
+def _route(kind: Kind, key: str) -> tuple[tuple[str, int], ...]:
+    route = _ROUTES.get((kind.name, key))
+    if route is None:
+        hits = []
+        for field in kind.fields:
+            for priority, path in enumerate(field.xml):
+                regex = _PATTERNS.setdefault(path, _pattern(path))
+                if regex.match(key):
+                    hits.append((field.name, priority))
+                    break
+        route = _ROUTES[(kind.name, key)] = tuple(hits)
+    return route
 
 
 def read_interchange(path: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]]:
@@ -102,8 +112,16 @@ def read_interchange(path: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
 
 def _add(rows: dict[str, dict[str, list[object]]], kind: Kind, flat: dict[str, list[str]], file: str, ordinal: int) -> None:
     table = rows.setdefault(kind.name, defaultdict(list))
+    found: dict[str, tuple[int, list[str]]] = {}
+    for key, values in flat.items():
+        for name, priority in _route(kind, key):
+            best = found.get(name)
+            if best is None or priority < best[0]:
+                found[name] = (priority, list(values))
+            elif priority == best[0]:
+                best[1].extend(values)
     for field in kind.fields:
-        values = _values(flat, field.xml) if field.xml else []
+        values = found.get(field.name, (0, []))[1]
         table[field.name].append(values if field.many else (values[0] if values else None))
     table[FILE].append(file)
     table[RECORD].append(ordinal)
