@@ -19,7 +19,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from datashare.edfi.findings import FILE, RECORD, finding
-from datashare.edfi.resources import BY_ELEMENT, Kind
+from datashare.edfi.resources import BY_ELEMENT, BY_NAME, Kind
 from datashare.extract.report import Finding
 
 
@@ -106,7 +106,7 @@ def read_interchange(path: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
             "not_imported", name, f"{path.name}: {count:,} {name} element(s) are not used by the extract",
             file=path, count=count, severity="info",
         ))
-    frames = {name: _frame(kind_rows, BY_NAME_FIELDS[name]) for name, kind_rows in rows.items()}
+    frames = {name: _frame(kind_rows, BY_NAME[name]) for name, kind_rows in rows.items()}
     return frames, findings
 
 
@@ -134,6 +134,3 @@ def _frame(columns: dict[str, list[object]], kind: Kind) -> pl.DataFrame:
     schema[FILE] = pl.String
     schema[RECORD] = pl.Int64
     return pl.DataFrame(dict(columns), schema=schema)
-
-
-BY_NAME_FIELDS = {kind.name: kind for kind in BY_ELEMENT.values()}

@@ -30,7 +30,6 @@ class Kind:
     resources: tuple[str, ...]
     elements: tuple[str, ...]
     fields: tuple[Field, ...]
-    needed: bool = True  # reported as missing when the source has none
 
     @property
     def label(self) -> str:
@@ -63,7 +62,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("leas", ("localEducationAgencies",), ("LocalEducationAgency",), (
         _f("ref", (), "@id"),
         _f("district_id", "localEducationAgencyId", "LocalEducationAgencyId"),
-    ), needed=False),
+    )),
     Kind("students", ("students",), ("Student",), (
         _f("student_id", "studentUniqueId", "StudentUniqueId"),
         _f("first_name", "firstName", "Name/FirstName"),
@@ -129,7 +128,7 @@ KINDS: tuple[Kind, ...] = (
             "studentDisciplineIncidentBehaviorAssociations[].studentDisciplineIncidentBehaviorAssociationReference.schoolId",
             "studentDisciplineIncidentAssociations[].studentDisciplineIncidentAssociationReference.schoolId",
         ), "StudentDisciplineIncidentBehaviorAssociationReference//DisciplineIncidentReference//SchoolId", many=True),
-    ), needed=False),
+    )),
     Kind("grades", ("grades",), ("Grade",), (
         _f("student_id", "studentSectionAssociationReference.studentUniqueId",
            "StudentSectionAssociationReference//StudentUniqueId"),
@@ -145,7 +144,7 @@ KINDS: tuple[Kind, ...] = (
            "StudentSectionAssociationReference//SessionReference//SessionName"),
         _f("letter", "letterGradeEarned", "LetterGradeEarned"),
         _f("numeric", "numericGradeEarned", "NumericGradeEarned"),
-    ), needed=False),
+    )),
     Kind("transcripts", ("courseTranscripts",), ("CourseTranscript",), (
         _f("student_id", "studentAcademicRecordReference.studentUniqueId", "StudentAcademicRecordReference//StudentUniqueId"),
         _f("school_id", ("courseReference.educationOrganizationId", "studentAcademicRecordReference.educationOrganizationId"),
@@ -158,12 +157,12 @@ KINDS: tuple[Kind, ...] = (
         _f("numeric", "finalNumericGradeEarned", "FinalNumericGradeEarned"),
         _f("attempted", "attemptedCredits", ("AttemptedCredits/Credits", "AttemptedCredits")),
         _f("earned", "earnedCredits", ("EarnedCredits/Credits", "EarnedCredits")),
-    ), needed=False),
+    )),
     Kind("courses", ("courses",), ("Course",), (
         _f("course_id", "courseCode", "CourseCode"),
         _f("subject", "academicSubjectDescriptor", "AcademicSubject"),
         _f("credits", "maximumAvailableCredits", ("MaximumAvailableCredits/Credits", "MaximumAvailableCredits")),
-    ), needed=False),
+    )),
     Kind("edorg_associations", ("studentEducationOrganizationAssociations",),
          ("StudentEducationOrganizationAssociation",), (
         _STUDENT,
@@ -173,13 +172,13 @@ KINDS: tuple[Kind, ...] = (
         _f("hispanic", "hispanicLatinoEthnicity", "HispanicLatinoEthnicity"),
         _f("characteristic", "studentCharacteristics[].studentCharacteristicDescriptor",
            "StudentCharacteristic/StudentCharacteristic", many=True),
-    ), needed=False),
+    )),
     Kind("programs", _PROGRAM_RESOURCES, tuple(r[0].upper() + r[1:-1] for r in _PROGRAM_RESOURCES), (
         _STUDENT,
         _f("program_type", "programReference.programTypeDescriptor", "ProgramReference//ProgramType"),
         _f("begin", "beginDate", "BeginDate"),
         _f("end", "endDate", "EndDate"),
-    ), needed=False),
+    )),
 )
 
 BY_NAME = {kind.name: kind for kind in KINDS}
