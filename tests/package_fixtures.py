@@ -111,7 +111,7 @@ def release(
         agreement_path=Path(f"agreements/{agreement_id}.yaml"),
         as_of=AS_OF,
         tables=tables,
-        gates={"enrolled": 160, "with_contacts": 40, "eligible": 30, "consented": 3, "released": 3},
+        gates={"enrolled": 160, "with_contacts": 40, "eligible": 30, "consented": 3, "withheld": 0, "released": 3},
         suppression={"primary": 1, "coded": 1},
         school_year="2025-2026",
     )

@@ -37,7 +37,7 @@ def _district() -> District:
 def test_gates():
     [r] = release(_district(), agreement(min_cell_size=5))
     assert list(r.gates) == list(GATES)
-    assert r.gates == {"enrolled": 45, "with_contacts": 13, "eligible": 12, "consented": 8, "released": 8}
+    assert r.gates == {"enrolled": 45, "with_contacts": 13, "eligible": 12, "consented": 8, "withheld": 0, "released": 8}
     assert r.school_year == "2025-2026" and r.partner_id == "p1"
 
 
@@ -82,7 +82,7 @@ def test_field_outside_the_catalog_is_refused():
 
 def test_partner_with_no_eligible_students():
     [r] = release(_district(), agreement("p9"))
-    assert r.gates == {"enrolled": 45, "with_contacts": 0, "eligible": 0, "consented": 0, "released": 0}
+    assert r.gates == {"enrolled": 45, "with_contacts": 0, "eligible": 0, "consented": 0, "withheld": 0, "released": 0}
     table = r.tables["aggregate_comparison"]
     assert table.get_column("suppressed").all()
     assert table.get_column("served_n").is_null().all()

@@ -20,6 +20,7 @@ outside the catalog.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,17 @@ from datashare.agreement.model import METRICS, Agreement
 from datashare.errors import AgreementRefused, ReleaseError
 from datashare.release.consent import consented_all
 from datashare.release.derive import Summaries, derive
-from datashare.release.disclosure import OUTPUT_SCHEMA, REASONS, disclose, reason_counts
+from datashare.package.ledger import (
+    GROUP_SCHEMA,
+    RELEASED_SCHEMA,
+    History,
+    LedgerRelease,
+    covered_id,
+    ledger_key,
+    student_codes,
+)
+from datashare.release.disclosure import OUTPUT_SCHEMA, REASONS, finish, reason_counts, suppress, suppress_more
+from datashare.release.holdings import Audit, Source, published_groups, roster
 from datashare.release.eligibility import (
     contact_counts,
     covered_enrolled,
@@ -202,125 +213,403 @@ def release_partner(
     return release_all(prepared, [loaded], secret, as_of)[0]
 
 
-@dataclass(frozen=True)
-class _Shared:
-    """The results of the joins shared by a group of agreements, split by agreement."""
+@dataclass
+class _Group:
+    """The agreements of a run covering one set of schools, through the stages."""
 
-    gates: dict[int, dict[str, int]]
-    aggregates: dict[int, pl.DataFrame]
-    suppression: dict[int, dict[str, int]]
-    individual: dict[int, dict[str, pl.DataFrame]]
+    schools: frozenset[str] | None
+    order: list[int]  # position in the group -> index in the run
+    agreements: list[Agreement]
+    covered: Covered
+    served: pl.DataFrame = field(default_factory=pl.DataFrame)  # agreement_index (run), student_id, eligible
+    consent: pl.DataFrame = field(default_factory=pl.DataFrame)  # agreement_index (run), student_id
+    candidates: pl.DataFrame = field(default_factory=pl.DataFrame)  # consented, with an individual section
 
 
-def _keys(released: pl.DataFrame, agreements: Sequence[Agreement], secret: bytes) -> pl.DataFrame:
+def _keys(released: pl.DataFrame, agreements: Mapping[int, Agreement], secret: bytes) -> pl.DataFrame:
     """``agreement_index``, ``student_id`` and ``student_key`` of every released student,
     each under the key of the agreement's partner."""
-    parts = split_by_agreement(released)
+    parts = split_by_agreement(released) if released.height else {}
     keyed = [
-        student_keys(parts[position], partner_key(secret, agreement.partner.id)).with_columns(
-            pl.lit(position, dtype=pl.UInt32).alias(AGREEMENT_INDEX)
+        student_keys(parts[index], partner_key(secret, agreements[index].partner.id)).with_columns(
+            pl.lit(index, dtype=pl.UInt32).alias(AGREEMENT_INDEX)
         )
-        for position, agreement in enumerate(agreements)
-        if agreement.partner is not None and position in parts
+        for index in sorted(parts)
+        if agreements[index].partner is not None
     ]
     schema = {"student_id": pl.String, "student_key": pl.String, AGREEMENT_INDEX: pl.UInt32}
     return pl.concat(keyed) if keyed else pl.DataFrame(schema=schema)
 
 
-def _shared(
-    prepared: Prepared,
-    schools: frozenset[str] | None,
-    group: dict[int, Agreement],
-    secret: bytes,
-    as_of: dt.date,
-) -> _Shared:
-    """Eligibility, consent, keys, cells, disclosure and individual rows of ``group`` (index
-    -> agreement, all covering ``schools``), each step one query for the whole group."""
-    covered = prepared.covered(schools)
-    order = list(group)  # position in the group -> index in the run
-    agreements = [group[index] for index in order]
+def _to_run(frame: pl.DataFrame, order: Sequence[int]) -> pl.DataFrame:
+    """Replace positions in a group by indices in the run."""
+    return frame.with_columns(
+        pl.col(AGREEMENT_INDEX).replace_strict(list(range(len(order))), order, return_dtype=pl.UInt32)
+    )
 
-    rule_rows = rules(agreements)
-    served = served_students(prepared.contacts, rule_rows, covered.students)
+
+def _gates_of(group: _Group, prepared: Prepared, as_of: dt.date) -> None:
+    """Eligibility and consent of every agreement of ``group`` (one join each)."""
+    rule_rows = rules(group.agreements)
+    served = served_students(prepared.contacts, rule_rows, group.covered.students)
     eligible = served.filter("eligible").select(AGREEMENT_INDEX, "student_id")
     asked = eligible.join(rule_rows.select(AGREEMENT_INDEX, "partner_id"), on=AGREEMENT_INDEX)
     agreed = consented_all(
         prepared.consents.join(asked.select("partner_id", "student_id"), on=["partner_id", "student_id"], how="semi"),
         prepared.students,
-        agreements,
+        group.agreements,
         as_of,
     )
     consent = eligible.join(agreed, on=[AGREEMENT_INDEX, "student_id"], how="semi")
-    with_fields = [position for position, agreement in enumerate(agreements) if check_fields(agreement)]
-    released = consent.filter(pl.col(AGREEMENT_INDEX).is_in(with_fields))
+    with_fields = [p for p, agreement in enumerate(group.agreements) if check_fields(agreement)]
+    group.served = _to_run(served, group.order)
+    group.consent = _to_run(consent, group.order)
+    group.candidates = _to_run(consent.filter(pl.col(AGREEMENT_INDEX).is_in(with_fields)), group.order)
+
+
+def release_all(
+    prepared: Prepared,
+    agreements: Sequence[LoadedAgreement],
+    secret: bytes,
+    as_of: dt.date,
+    *,
+    history: History | None = None,
+    extract_id: str = "current",
+) -> list[PartnerRelease]:
+    """Every agreement's release, in the order given; those covering the same schools are
+    computed together (see the module docstring), and every partner's figures and records
+    are audited together with its earlier releases (``history``, from the ledger; see
+    :mod:`~datashare.release.holdings`). The agreements must have passed
+    :func:`check_agreement`."""
+    history = history or History()
+    by_index = {index: loaded.agreement for index, loaded in enumerate(agreements)}
+    grouped: dict[frozenset[str] | None, list[int]] = {}
+    for index, agreement in by_index.items():
+        grouped.setdefault(covered_schools(agreement), []).append(index)
+    groups = [
+        _Group(schools, order, [by_index[i] for i in order], prepared.covered(schools))
+        for schools, order in grouped.items()
+    ]
+    for group in groups:
+        _gates_of(group, prepared, as_of)
+
+    # Student codes and rosters for the ledger and the holdings audit.
+    codes_key = ledger_key(secret)
+    everyone = prepared.students.get_column("student_id")
+    codes = pl.DataFrame({"student_id": everyone, "student": student_codes(everyone, codes_key)})
+    rosters = {covered_id(g.schools): roster(g.covered.units.units, codes, covered_id(g.schools)) for g in groups}
+    audit = Audit(history, extract_id, rosters)
+    index_group = {index: group for group in groups for index in group.order}
+
+    # Step 1: withhold records that would expose an earlier release's figures.
+    served_all = pl.concat([g.served for g in groups])
+    eligible_all = served_all.filter("eligible").select(AGREEMENT_INDEX, "student_id").join(codes, on="student_id")
+    candidates_all = pl.concat([g.candidates for g in groups]).join(codes, on="student_id")
+    ledger_now = {
+        index: _ledger_stub(by_index[index], agreements[index].sha256, as_of, extract_id, covered_id(index_group[index].schools))
+        for index in by_index
+    }
+    withheld_all: dict[str, set[int]] = {}
+    earlier_by_partner: dict[str, list[LedgerRelease]] = {}
+    for partner in sorted({a.partner.id for a in by_index.values() if a.partner is not None}):
+        mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
+        earlier = audit.earlier(partner, [ledger_now[i] for i in mine])
+        for index in mine:
+            Audit.check_order(earlier, by_index[index].id or "", as_of)
+        earlier_by_partner[partner] = earlier
+        known_before = _known(earlier)
+        candidates = candidates_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student").unique()
+        sources = [_old_source(position, release) for position, release in enumerate(earlier)]
+        withheld_all[partner] = set(audit.withhold(sources, known_before, candidates).to_list())
+
+    withheld_frame = pl.DataFrame(
+        [(i, code) for i, a in by_index.items() if a.partner is not None for code in withheld_all.get(a.partner.id, ())],
+        schema={AGREEMENT_INDEX: pl.UInt32, "student": pl.Int64},
+        orient="row",
+    )
+    released_all = candidates_all.join(withheld_frame, on=[AGREEMENT_INDEX, "student"], how="anti")
+    withheld_rows = candidates_all.join(withheld_frame, on=[AGREEMENT_INDEX, "student"], how="semi")
 
     # The keys are an HMAC per released student in Python: computed in a thread of their
     # own while the polars queries below (which release the GIL) run.
     keys_pool = ThreadPoolExecutor(max_workers=1)
-    keys = keys_pool.submit(_keys, released, agreements, secret)
+    keys_future = keys_pool.submit(
+        _keys, released_all.select(AGREEMENT_INDEX, "student_id").sort(AGREEMENT_INDEX), by_index, secret
+    )
     keys_pool.shutdown(wait=False)
 
-    table = _aggregate(covered, agreements, eligible, released)
+    # Step 2: the comparison cells of every group, the table's own suppression, then the
+    # holdings audit per partner, suppressing more until nothing small is derivable.
+    tables = [
+        _cells(group, eligible_all.drop("student"), released_all.select(AGREEMENT_INDEX, "student_id"))
+        for group in groups
+    ]
+    tables = [t for t in tables if t.width]
+    table = pl.concat(tables) if tables else pl.DataFrame()
+    for partner, earlier in sorted(earlier_by_partner.items()) if table.height else ():
+        mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
+        known = pl.concat([_known(earlier), released_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student")]).unique()
+        sources_old = [_old_source(position, release) for position, release in enumerate(earlier)]
+        for _round in range(MAX_ROUNDS):
+            new_sources = [
+                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_all, table)
+                for n, index in enumerate(mine)
+                if by_index[index].aggregate is not None
+            ]
+            sources = [*sources_old, *new_sources]
+            findings = audit.audit(sources, known, new_only=True)
+            targets = Audit.targets(findings, sources, table)
+            if targets.height == 0:
+                if findings:
+                    audit.legacy.extend(findings)
+                break
+            table = suppress_more(table, targets)
+
+    final = finish(table) if table.height else table
+    if final.height and groups:  # the not-supplied tables are the extract's, the same for every group
+        final = withhold_not_supplied(final, groups[0].covered.units.not_supplied)
+    aggregates = split_by_agreement(final.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)) if final.height else {}
+    suppression = reason_counts(final) if final.height else {}
+
+    # Step 3: the individual tables of the released students.
+    keys = keys_future.result()
     individual: dict[int, dict[str, pl.DataFrame]] = {}
-    needed = sources_needed(agreements)
-    if needed:
-        frames = _individual_sources(prepared, covered, restricted=schools is not None)
-        individual = individual_tables(agreements, keys.result(), {name: frames[name] for name in needed})
-    return _Shared(
-        gates={order[p]: gates for p, gates in _gates(covered, len(order), served, consent, released).items()},
-        aggregates={
-            order[p]: part for p, part in split_by_agreement(table.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)).items()
-        },
-        suppression={order[p]: counted for p, counted in reason_counts(table).items()},
-        individual={order[p]: part for p, part in individual.items()},
+    for group in groups:
+        needed = sources_needed(group.agreements)
+        if not needed:
+            continue
+        frames = _individual_sources(prepared, group.covered, restricted=group.schools is not None)
+        mine_keys = _to_positions(keys.filter(pl.col(AGREEMENT_INDEX).is_in(group.order)), group.order)
+        built = individual_tables(group.agreements, mine_keys, {name: frames[name] for name in needed})
+        individual.update({group.order[p]: part for p, part in built.items()})
+
+    releases = []
+    for index, loaded in enumerate(agreements):
+        agreement, group = loaded.agreement, index_group[index]
+        out_tables: dict[str, pl.DataFrame] = {}
+        if agreement.aggregate is not None:
+            out_tables[AGGREGATE_TABLE] = aggregates.get(index, pl.DataFrame(schema=OUTPUT_SCHEMA))
+        out_tables.update(individual.get(index, {}))
+        partner = agreement.partner.id if agreement.partner is not None else ""
+        mine_released = released_all.filter(pl.col(AGREEMENT_INDEX) == index)
+        mine_keys = keys.filter(pl.col(AGREEMENT_INDEX) == index)
+        gates = _gates(group, index, withheld_rows)
+        record = _ledger_record(
+            ledger_now[index],
+            agreement,
+            table.filter(pl.col(AGREEMENT_INDEX) == index) if table.height else table,
+            eligible_all.filter(pl.col(AGREEMENT_INDEX) == index).get_column("student"),
+            mine_released.select("student_id", "student").join(mine_keys.select("student_id", "student_key"), on="student_id"),
+        )
+        withdrawn = _withdrawn(
+            earlier_by_partner.get(partner, []),
+            agreement,
+            as_of,
+            record,
+            codes,
+            eligible_all.filter(pl.col(AGREEMENT_INDEX) == index),
+            withheld_rows.filter(pl.col(AGREEMENT_INDEX) == index),
+            prepared,
+        )
+        releases.append(
+            PartnerRelease(
+                agreement=agreement,
+                agreement_sha256=loaded.sha256,
+                agreement_path=loaded.path,
+                as_of=as_of,
+                tables=out_tables,
+                gates=gates,
+                suppression=suppression.get(index, dict.fromkeys(REASONS, 0)),
+                school_year=prepared.school_year,
+                withdrawn=withdrawn,
+                ledger=record,
+                roster=rosters[record.covered_id],
+            )
+        )
+    return releases
+
+
+MAX_ROUNDS = 10_000
+"""A bound on the audit's suppression rounds (each suppresses at least one figure)."""
+
+
+def _to_positions(frame: pl.DataFrame, order: Sequence[int]) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col(AGREEMENT_INDEX).replace_strict(order, list(range(len(order))), return_dtype=pl.UInt32)
     )
 
 
-def _gates(
-    covered: Covered, count: int, served: pl.DataFrame, consent: pl.DataFrame, released: pl.DataFrame
-) -> dict[int, dict[str, int]]:
-    """Each agreement's (by position) distinct students at every gate of :data:`GATES`."""
-    gates = {position: {"enrolled": covered.students.len(), **dict.fromkeys(GATES[1:], 0)} for position in range(count)}
-    counts = (
-        served.group_by(AGREEMENT_INDEX)
-        .agg(with_contacts=pl.len(), eligible=pl.col("eligible").sum())
-        .join(consent.group_by(AGREEMENT_INDEX).agg(consented=pl.len()), on=AGREEMENT_INDEX, how="left")
-        .join(released.group_by(AGREEMENT_INDEX).agg(released=pl.len()), on=AGREEMENT_INDEX, how="left")
-        .fill_null(0)
-    )
-    for row in counts.iter_rows(named=True):
-        gates[row[AGREEMENT_INDEX]].update({gate: int(row[gate]) for gate in GATES[1:]})
-    return gates
-
-
-def _aggregate(
-    covered: Covered, agreements: Sequence[Agreement], eligible: pl.DataFrame, released: pl.DataFrame
-) -> pl.DataFrame:
-    """The disclosed comparison of every agreement with an ``aggregate`` section, keyed by
-    ``agreement_index`` (see :func:`~datashare.release.disclosure.disclose`)."""
+def _cells(group: _Group, eligible: pl.DataFrame, released: pl.DataFrame) -> pl.DataFrame:
+    """The table-level suppression (:func:`~datashare.release.disclosure.suppress`) of every
+    agreement of ``group`` with an ``aggregate`` section, keyed by run index."""
     wanted = [
-        (position, name)
-        for position, agreement in enumerate(agreements)
+        (index, name)
+        for index, agreement in zip(group.order, group.agreements, strict=True)
         if agreement.aggregate is not None
         for name in METRICS
         if name in agreement.aggregate.metrics
     ]
     terms = pl.DataFrame(
         [
-            (position, agreement.aggregate.min_cell_size, agreement.individual is not None)
-            for position, agreement in enumerate(agreements)
+            (index, agreement.aggregate.min_cell_size, agreement.individual is not None)
+            for index, agreement in zip(group.order, group.agreements, strict=True)
             if agreement.aggregate is not None
         ],
         schema={AGREEMENT_INDEX: pl.UInt32, "min_cell_size": pl.Int64, "differencing": pl.Boolean},
         orient="row",
     )
-    flagged = eligible.join(
-        released.with_columns(released=pl.lit(True)), on=[AGREEMENT_INDEX, "student_id"], how="left"
-    ).with_columns(pl.col("released").fill_null(False))
+    if terms.height == 0:
+        return pl.DataFrame()
+    mine = pl.col(AGREEMENT_INDEX).is_in(terms.get_column(AGREEMENT_INDEX).implode())
+    flagged = (
+        eligible.filter(mine)
+        .join(released.with_columns(released=pl.lit(True)), on=[AGREEMENT_INDEX, "student_id"], how="left")
+        .with_columns(pl.col("released").fill_null(False))
+    )
     metrics = pl.DataFrame(wanted, schema=METRICS_SCHEMA, orient="row")
-    cells = all_cells(covered.units, flagged, metrics)
-    disclosed = disclose(cells.join(terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"))
-    return withhold_not_supplied(disclosed, covered.units.not_supplied)
+    cells = all_cells(group.covered.units, flagged, metrics)
+    return suppress(cells.join(terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"))
+
+
+def _gates(group: _Group, index: int, withheld: pl.DataFrame) -> dict[str, int]:
+    """One agreement's distinct students at every gate of :data:`GATES`."""
+    served = group.served.filter(pl.col(AGREEMENT_INDEX) == index)
+    consented = group.consent.filter(pl.col(AGREEMENT_INDEX) == index).height
+    candidates = group.candidates.filter(pl.col(AGREEMENT_INDEX) == index).height
+    held = withheld.height
+    return {
+        "enrolled": group.covered.students.len(),
+        "with_contacts": served.height,
+        "eligible": int(served.get_column("eligible").sum()) if served.height else 0,
+        "consented": consented,
+        "withheld": held,
+        "released": candidates - held,
+    }
+
+
+def _known(earlier: Sequence[LedgerRelease]) -> pl.Series:
+    """Every student whose records the partner received in ``earlier``."""
+    parts = [release.released.get_column("student") for release in earlier]
+    return pl.concat(parts).unique() if parts else pl.Series("student", [], dtype=pl.Int64)
+
+
+def _old_source(position: int, release: LedgerRelease) -> Source:
+    return Source(
+        label=f"{release.agreement_id} as of {release.as_of.isoformat()}",
+        new=False,
+        index=position,
+        extract_id=release.extract_id,
+        covered_id=release.covered_id,
+        min_cell_size=release.min_cell_size,
+        eligible=release.served,
+        groups=release.groups.select("unit", "metric", "side", "status"),
+    )
+
+
+def _new_source(
+    position: int, index: int, agreement: Agreement, extract: str, group: _Group, eligible: pl.DataFrame, table: pl.DataFrame
+) -> Source:
+    assert agreement.aggregate is not None
+    cid = covered_id(group.schools)
+    return Source(
+        label=f"{agreement.id} (this run)",
+        new=True,
+        index=index,
+        extract_id=extract,
+        covered_id=cid,
+        min_cell_size=agreement.aggregate.min_cell_size,
+        eligible=eligible.filter(pl.col(AGREEMENT_INDEX) == index).get_column("student"),
+        groups=published_groups(table.filter(pl.col(AGREEMENT_INDEX) == index), cid).select(
+            "unit", "metric", "side", "status"
+        ),
+    )
+
+
+def _ledger_stub(agreement: Agreement, sha256: str, as_of: dt.date, extract: str, cid: str) -> LedgerRelease:
+    empty = pl.DataFrame(schema=GROUP_SCHEMA)
+    return LedgerRelease(
+        partner_id=agreement.partner.id if agreement.partner else "",
+        agreement_id=agreement.id or "",
+        version=agreement.version,
+        agreement_sha256=sha256,
+        as_of=as_of,
+        extract_id=extract,
+        covered_id=cid,
+        min_cell_size=agreement.aggregate.min_cell_size if agreement.aggregate else 0,
+        groups=empty,
+        served=pl.Series("student", [], dtype=pl.Int64),
+        released=pl.DataFrame(schema=RELEASED_SCHEMA),
+    )
+
+
+def _ledger_record(
+    stub: LedgerRelease, agreement: Agreement, table: pl.DataFrame, served: pl.Series, released: pl.DataFrame
+) -> LedgerRelease:
+    groups = (
+        published_groups(table, stub.covered_id)
+        if agreement.aggregate is not None and table.height
+        else pl.DataFrame(schema=GROUP_SCHEMA)
+    )
+    return dataclasses.replace(
+        stub,
+        groups=groups,
+        served=served.unique().sort(),
+        released=released.select("student", "student_key").unique().sort("student"),
+    )
+
+
+def _withdrawn(
+    earlier: Sequence[LedgerRelease],
+    agreement: Agreement,
+    as_of: dt.date,
+    record: LedgerRelease,
+    codes: pl.DataFrame,
+    eligible: pl.DataFrame,
+    withheld: pl.DataFrame,
+    prepared: Prepared,
+) -> pl.DataFrame:
+    """``student_key`` and ``reason`` of the students this agreement released before and
+    does not release now (CONTRACT section 3, "Withdrawn students")."""
+    before = [r.released for r in earlier if r.agreement_id == agreement.id]
+    if not before:
+        return pl.DataFrame(schema=WITHDRAWN_SCHEMA)
+    gone = (
+        pl.concat(before)
+        .unique(subset="student", keep="last")
+        .join(record.released.select("student"), on="student", how="anti")
+        .join(codes, on="student", how="left")
+    )
+    if gone.height == 0:
+        return pl.DataFrame(schema=WITHDRAWN_SCHEMA)
+    revoked = pl.DataFrame(schema={"student_id": pl.String})
+    invalid = pl.DataFrame(schema={"student_id": pl.String})
+    if agreement.individual is not None and agreement.partner is not None:
+        rows = prepared.consents.filter(
+            (pl.col("partner_id") == agreement.partner.id) & (pl.col("scope") == agreement.individual.consent_scope)
+        )
+        revoked = rows.filter(pl.col("revoked_on").is_not_null() & (pl.col("revoked_on") <= as_of)).select("student_id")
+        valid_any = agreement.model_copy(
+            update={"individual": agreement.individual.model_copy(update={"adult_student_consent": "any"})}
+        )
+        anyone = consented_all(rows, prepared.students, [valid_any], as_of).select("student_id")
+        invalid = anyone
+    is_in = lambda frame: pl.col("student_id").is_in(frame.get_column("student_id").implode())  # noqa: E731
+    reason = (
+        pl.when(pl.col("student_id").is_in(withheld.get_column("student_id").implode()))
+        .then(pl.lit("withheld"))
+        .when(pl.col("student_id").is_null() | ~pl.col("student_id").is_in(eligible.get_column("student_id").implode()))
+        .then(pl.lit("not_eligible"))
+        .when(is_in(invalid))
+        .then(pl.lit("consent_invalid"))
+        .when(is_in(revoked))
+        .then(pl.lit("consent_revoked"))
+        .otherwise(pl.lit("consent_expired"))
+    )
+    return gone.select("student_key", reason=reason).sort("student_key")
+
+
+WITHDRAWN_SCHEMA = {"student_key": pl.String, "reason": pl.String}
+"""Columns of ``withdrawn.csv`` (CONTRACT sections 3 and 5)."""
 
 
 def _individual_sources(prepared: Prepared, covered: Covered, *, restricted: bool) -> dict[str, pl.DataFrame]:
@@ -338,51 +627,15 @@ def _individual_sources(prepared: Prepared, covered: Covered, *, restricted: boo
     }
 
 
-def release_all(
-    prepared: Prepared,
-    agreements: Sequence[LoadedAgreement],
-    secret: bytes,
-    as_of: dt.date,
-) -> list[PartnerRelease]:
-    """Every agreement's release, in the order given; those covering the same schools are
-    computed together (see the module docstring). The agreements must have passed
-    :func:`check_agreement`."""
-    groups: dict[frozenset[str] | None, dict[int, Agreement]] = {}
-    for index, loaded in enumerate(agreements):
-        groups.setdefault(covered_schools(loaded.agreement), {})[index] = loaded.agreement
-    shared: dict[int, _Shared] = {}
-    for schools, group in groups.items():
-        result = _shared(prepared, schools, group, secret, as_of)
-        shared.update(dict.fromkeys(group, result))
-
-    releases = []
-    for index, loaded in enumerate(agreements):
-        part, agreement = shared[index], loaded.agreement
-        tables: dict[str, pl.DataFrame] = {}
-        if agreement.aggregate is not None:
-            tables[AGGREGATE_TABLE] = part.aggregates[index]
-        tables.update(part.individual.get(index, {}))
-        releases.append(
-            PartnerRelease(
-                agreement=agreement,
-                agreement_sha256=loaded.sha256,
-                agreement_path=loaded.path,
-                as_of=as_of,
-                tables=tables,
-                gates=part.gates[index],
-                suppression=part.suppression.get(index, dict.fromkeys(REASONS, 0)),
-                school_year=prepared.school_year,
-            )
-        )
-    return releases
-
-
 def compute_releases(
     tables: Mapping[str, pl.LazyFrame],
     school_year: SchoolYear,
     agreements: Sequence[LoadedAgreement],
     secret: bytes,
     as_of: dt.date,
+    *,
+    history: History | None = None,
+    extract_id: str = "current",
 ) -> list[PartnerRelease]:
     """Every agreement's release from one pass over the extract, in the order given.
 
@@ -392,4 +645,6 @@ def compute_releases(
     school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
     for loaded in agreements:
         check_agreement(loaded, as_of, school_year=school_year.label, school_ids=school_ids)
-    return release_all(prepare(tables, school_year), agreements, secret, as_of)
+    return release_all(
+        prepare(tables, school_year), agreements, secret, as_of, history=history, extract_id=extract_id
+    )

@@ -11,8 +11,10 @@ import polars as pl
 
 from datashare.agreement.model import Agreement
 
-GATES: tuple[str, ...] = ("enrolled", "with_contacts", "eligible", "consented", "released")
-"""The student counts reported at each gate of a release, in order."""
+GATES: tuple[str, ...] = ("enrolled", "with_contacts", "eligible", "consented", "withheld", "released")
+"""The student counts reported at each gate of a release, in order (``released`` =
+``consented`` - ``withheld``; ``withheld``: consented students whose records would expose
+a figure the partner already holds)."""
 
 AGREEMENT_INDEX = "agreement_index"
 """Column naming the agreement (its position in the run) when many are computed at once."""
@@ -37,6 +39,12 @@ class PartnerRelease:
     suppression: Mapping[str, int]
     school_year: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
+    withdrawn: pl.DataFrame | None = None
+    """``student_key``, ``reason``: students released before under this agreement, not now."""
+    ledger: object | None = None
+    """The :class:`~datashare.package.ledger.LedgerRelease` recording this release."""
+    roster: pl.DataFrame | None = None
+    """Who counts in which figure of the extract (the ledger's roster of the covered set)."""
 
     @property
     def partner_id(self) -> str:

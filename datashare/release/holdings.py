@@ -1,0 +1,372 @@
+"""Disclosure control over everything a partner holds (CONTRACT section 3).
+
+A partner keeps every package of every agreement it has with the district. So each run
+audits, per partner, the figures and records it would then hold, as an attacker with all
+of them would:
+
+- **Sources**: this run's agreements of the partner, and its earlier releases recorded in
+  the ledger (:mod:`datashare.package.ledger`). A rerun of the same release is not an
+  earlier one.
+- **Families**: figures combine within one metric and one extract (the same input files);
+  each family is a set of published groups, each group a set of students: served or
+  comparison at a school, or over the covered schools (``ALL``), as the figure counts them.
+- **Known students**: every student whose individual records the partner ever received
+  (any agreement, any extract), and those this run would release.
+
+For each family, :func:`datashare.release.derivable.small_derivable_groups` finds every
+group whose total the partner can compute by adding and subtracting its figures and
+records and that holds 1 to ``k - 1`` unknown students (``k``: the largest
+``min_cell_size`` of the sources in the family). This covers, exactly, a school against
+``ALL``, an all-schools agreement against a fewer-schools one, an earlier release against
+a later one, a table's residue (``ALL`` less its published schools), differencing against
+individual records, and every longer chain of sums and differences of these.
+
+What is done about a derivable small group, in this order:
+
+1. **Withholding** (before any figure of this run exists): where the earlier releases'
+   figures alone, with the records this run would add, give a small group, some of the
+   newly consented students in it are withheld (counted in the gate ``withheld``), as few
+   as make the group ``k`` strong again, by ascending student code (deterministic and
+   unrelated to any attribute). Figures already released cannot be recalled.
+2. **Suppression**: where a combination uses figures of this run, one of them is
+   suppressed (both groups of its row), then the table's secondary suppression is re-run
+   and the audit repeated until nothing small is derivable. The figure chosen is the one
+   that loses least: a school row before an ``ALL`` row, then the smallest served ``n``,
+   then the agreement's position and school id (deterministic), in the spirit of the
+   secondary suppression of sdcTable and tau-Argus (cheapest cell first). Its reason is
+   ``suppressed:holdings`` when the combination involves another agreement or an earlier
+   release, else ``suppressed:secondary`` (a table's own residue).
+3. A coded share is protected like a suppressed figure: where its group's exact total is
+   derivable from figures of more than one source, a figure of this run in the
+   combination is suppressed.
+
+Why this is sound: any derivable group is a sum of figures with integer or rational
+coefficients; the audit works on exactly that span (it is a linear-algebra fact, not a
+list of patterns), with every known student removed, so a group it does not report is not
+derivable from what the partner holds. It assumes the worst: the partner knows who is in
+each group and keeps records it was told to destroy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import polars as pl
+
+from datashare.agreement.model import METRICS
+from datashare.errors import AgreementRefused
+from datashare.package.ledger import ALL_UNIT, History, LedgerRelease
+from datashare.release.derivable import in_span, small_derivable_groups
+from datashare.release.disclosure import HOLDINGS, SECONDARY, SIDES, coded
+from datashare.release.metrics import ALL_SCHOOLS, METRIC_DEFINITIONS
+from datashare.release.types import AGREEMENT_INDEX
+
+METRIC_BITS = {metric: 1 << code for code, metric in enumerate(METRICS)}
+"""Bit of each metric in a roster's ``metrics`` column."""
+
+MAX_ROUNDS = 10_000
+
+
+def roster(units: pl.DataFrame, codes: pl.DataFrame, covered: str) -> pl.DataFrame:
+    """Who counts in which figure: (``student`` code, ``unit``, ``metrics`` bits) of a
+    covered set's per-student summaries (schools and the pooled ``ALL`` rows)."""
+    bits = pl.sum_horizontal(
+        pl.when(METRIC_DEFINITIONS[m][0]).then(pl.lit(bit, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
+        for m, bit in METRIC_BITS.items()
+    ).cast(pl.UInt8)
+    unit = pl.when(pl.col("school_id") == ALL_SCHOOLS).then(pl.lit(ALL_UNIT + covered)).otherwise("school_id")
+    return (
+        units.lazy()
+        .select("student_id", unit=unit, metrics=bits)
+        .join(codes.lazy(), on="student_id", how="inner")
+        .select("student", "unit", "metrics")
+        .collect()
+    )
+
+
+@dataclass
+class Source:
+    """A set of figures the partner holds: an agreement of this run or an earlier release."""
+
+    label: str
+    new: bool
+    index: int  # agreement_index for a new source, position in the history otherwise
+    extract_id: str
+    covered_id: str
+    min_cell_size: int
+    eligible: pl.Series
+    groups: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"unit": pl.String, "metric": pl.String, "side": pl.String, "status": pl.String}))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One derivable small group: the family, its size, and the sources' groups combined."""
+
+    metric: str
+    extract_id: str
+    size: int
+    groups: tuple[tuple[int, str, str], ...]  # (source position, unit, side) with nonzero coefficient
+    coded: bool = False
+
+
+class Audit:
+    """The holdings audit of one run (see the module docstring)."""
+
+    def __init__(
+        self,
+        history: History,
+        extract_id: str,
+        rosters: Mapping[str, pl.DataFrame],
+    ) -> None:
+        self.history = history
+        self.extract_id = extract_id
+        frames = list(rosters.values())
+        if extract_id in history.rosters:
+            frames.append(history.rosters[extract_id])
+        current = pl.concat(frames).unique() if frames else pl.DataFrame(schema={"student": pl.Int64, "unit": pl.String, "metrics": pl.UInt8})
+        self.rosters: dict[str, pl.DataFrame] = {**history.rosters, extract_id: current}
+        self.findings: list[Finding] = []
+        self.legacy: list[Finding] = []
+
+    # -- sources --------------------------------------------------------------------------
+
+    def earlier(self, partner_id: str, current: Sequence[LedgerRelease]) -> list[LedgerRelease]:
+        """The partner's earlier releases, less any that this run repeats exactly."""
+        return [
+            old
+            for old in self.history.of_partner(partner_id)
+            if not any(old.same_release(new) for new in current)
+        ]
+
+    @staticmethod
+    def check_order(partner_releases: Sequence[LedgerRelease], agreement_id: str, as_of: dt.date) -> None:
+        """Refuse an ``as_of`` before this agreement's last release: the partner already holds
+        a later state, and figures or notices dated earlier would contradict it."""
+        dates = [r.as_of for r in partner_releases if r.agreement_id == agreement_id]
+        if dates and as_of < max(dates):
+            raise AgreementRefused(
+                f"agreement {agreement_id}: already released as of {max(dates).isoformat()}; a release "
+                f"as of the earlier {as_of.isoformat()} is refused (a partner never receives an earlier "
+                "state after a later one). Release as of a later date"
+            )
+
+    # -- families -------------------------------------------------------------------------
+
+    def _family(
+        self, metric: str, extract_id: str, sources: Sequence[Source], known: pl.Series
+    ) -> tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]]:
+        """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
+        of every coded group, for one metric of one extract."""
+        bit = METRIC_BITS[metric]
+        table = [
+            source.groups.filter(pl.col("metric") == metric).with_columns(
+                source=pl.lit(position, dtype=pl.UInt32)
+            )
+            for position, source in enumerate(sources)
+            if source.extract_id == extract_id
+        ]
+        groups = (
+            pl.concat(table).select("source", "unit", "side", "status").unique(maintain_order=True)
+            if table
+            else pl.DataFrame()
+        )
+        if groups.height == 0:
+            return [], [], [], {}
+        groups = groups.sort("source", "unit", "side").with_row_index("gid")
+        eligible = pl.concat(
+            [
+                source.eligible.to_frame("student").with_columns(source=pl.lit(position, dtype=pl.UInt32))
+                for position, source in enumerate(sources)
+                if source.extract_id == extract_id
+            ]
+        ).unique()
+        members = (
+            self.rosters[extract_id]
+            .lazy()
+            .filter((pl.col("metrics") & bit) > 0)
+            .filter(~pl.col("student").is_in(known.implode()))
+            .select("student", "unit")
+            .join(groups.lazy(), on="unit", how="inner")
+            .join(eligible.lazy().with_columns(served=pl.lit(True)), on=["source", "student"], how="left")
+            .filter((pl.col("side") == "served") == pl.col("served").fill_null(False))
+            .group_by("student")
+            .agg(pl.col("gid").sort())
+            .group_by("gid")
+            .agg(size=pl.len())
+            .sort("gid")
+            .collect()
+        )
+        info = groups.select("gid", "source", "unit", "side", "status").rows()
+        status = {gid: st for gid, _s, _u, _d, st in info}
+        ident = {gid: (src, unit, side) for gid, src, unit, side, _st in info}
+        sizes: list[int] = []
+        atom_lists: dict[int, list[int]] = {}
+        for position, (gids, size) in enumerate(members.iter_rows()):
+            sizes.append(int(size))
+            for gid in gids:
+                atom_lists.setdefault(gid, []).append(position)
+        rows: dict[tuple[int, ...], int] = {}
+        row_atoms: list[list[int]] = []
+        row_groups: list[list[tuple[int, str, str]]] = []
+        coded_atoms: dict[tuple[int, str, str], list[int]] = {}
+        for gid in sorted(ident):
+            atoms = atom_lists.get(gid, [])
+            if status[gid] == "coded":
+                coded_atoms[ident[gid]] = atoms
+                continue
+            key = tuple(atoms)
+            if not key:
+                continue
+            if key not in rows:
+                rows[key] = len(row_atoms)
+                row_atoms.append(list(key))
+                row_groups.append([])
+            row_groups[rows[key]].append(ident[gid])
+        return row_atoms, sizes, row_groups, coded_atoms
+
+    def audit(
+        self, sources: Sequence[Source], known: pl.Series, *, new_only: bool
+    ) -> list[Finding]:
+        """Every derivable small group (and derivable coded total) over ``sources``.
+
+        ``new_only``: report only findings whose combination uses a figure of this run.
+        """
+        found: list[Finding] = []
+        for extract_id in sorted({s.extract_id for s in sources}):
+            family_sources = [s for s in sources if s.extract_id == extract_id]
+            k = max((s.min_cell_size for s in family_sources), default=0)
+            if k <= 1:
+                continue
+            for metric in METRICS:
+                rows, sizes, row_groups, coded_atoms = self._family(metric, extract_id, sources, known)
+                if not rows and not coded_atoms:
+                    continue
+                for derivation in small_derivable_groups(rows, sizes, k):
+                    combined = tuple(
+                        sorted({g for row, c in derivation.combination.items() if c for g in row_groups[row]})
+                    )
+                    finding = Finding(metric, extract_id, derivation.size, combined)
+                    if not new_only or any(sources[g[0]].new for g in combined):
+                        found.append(finding)
+                if _multi_source(row_groups, sources):
+                    for (src, unit, side), atoms in sorted(coded_atoms.items()):
+                        if not atoms:
+                            continue
+                        combination = in_span(rows, atoms, sizes)
+                        if combination is None:
+                            continue
+                        combined = tuple(
+                            sorted({g for row, c in combination.items() if c for g in row_groups[row]})
+                        )
+                        finding = Finding(metric, extract_id, sum(sizes[a] for a in atoms), combined, coded=True)
+                        if not new_only or any(sources[g[0]].new for g in combined):
+                            found.append(finding)
+        return found
+
+    # -- step 1: withholding ---------------------------------------------------------------
+
+    def withhold(
+        self,
+        earlier: Sequence[Source],
+        known_before: pl.Series,
+        candidates: pl.Series,
+    ) -> pl.Series:
+        """The candidates (student codes) to withhold so that the earlier figures, with every
+        record the partner would hold, give no small group."""
+        withheld: set[int] = set()
+        candidate_set = set(candidates.to_list()) - set(known_before.to_list())
+        if not earlier or not candidate_set:
+            return pl.Series("student", [], dtype=pl.Int64)
+        for _round in range(MAX_ROUNDS):
+            releasing = pl.Series(sorted(candidate_set - withheld), dtype=pl.Int64)
+            known = pl.concat([known_before, releasing]).unique()
+            findings = self.audit(earlier, known, new_only=False)
+            progress = False
+            for finding in findings:
+                involved = self._members(finding, earlier) & (candidate_set - withheld)
+                if not involved:
+                    continue
+                k = max(s.min_cell_size for s in earlier if s.extract_id == finding.extract_id)
+                need = max(1, k - finding.size)
+                withheld.update(sorted(involved)[:need])
+                progress = True
+                break
+            if not progress:
+                self.legacy.extend(f for f in findings if f not in self.legacy)
+                break
+        return pl.Series("student", sorted(withheld), dtype=pl.Int64)
+
+    def _members(self, finding: Finding, sources: Sequence[Source]) -> set[int]:
+        """Every student in any group of the finding's combination (known or not)."""
+        roster = self.rosters[finding.extract_id].filter((pl.col("metrics") & METRIC_BITS[finding.metric]) > 0)
+        out: set[int] = set()
+        for position, unit, side in finding.groups:
+            at = roster.filter(pl.col("unit") == unit).get_column("student")
+            served = at.is_in(sources[position].eligible.implode())
+            out.update((at.filter(served) if side == "served" else at.filter(~served)).to_list())
+        return out
+
+    # -- step 2 and 3: suppression ---------------------------------------------------------
+
+    @staticmethod
+    def targets(findings: Sequence[Finding], sources: Sequence[Source], table: pl.DataFrame) -> pl.DataFrame:
+        """One figure of this run to suppress per finding (``agreement_index``, ``school_id``,
+        ``metric``, ``reason``), chosen as the module docstring says."""
+        served_n = {
+            (row[0], row[1], row[2]): row[3] or 0
+            for row in table.select(AGREEMENT_INDEX, "school_id", "metric", "served_n").iter_rows()
+        }
+        chosen: dict[tuple[int, str, str], str] = {}
+        for finding in findings:
+            involved_sources = {g[0] for g in finding.groups}
+            options = []
+            for position, unit, _side in finding.groups:
+                source = sources[position]
+                if not source.new:
+                    continue
+                school = ALL_SCHOOLS if unit.startswith(ALL_UNIT) else unit
+                cell = (source.index, school, finding.metric)
+                options.append((school == ALL_SCHOOLS, served_n.get(cell, 0), source.index, school, cell))
+            if not options:
+                continue
+            *_, cell = min(options)
+            several = len(involved_sources) > 1 or any(not sources[p].new for p in involved_sources)
+            chosen.setdefault(cell, HOLDINGS if several or finding.coded else SECONDARY)
+        return pl.DataFrame(
+            [(a, s, m, r) for (a, s, m), r in sorted(chosen.items())],
+            schema={AGREEMENT_INDEX: pl.UInt32, "school_id": pl.String, "metric": pl.String, "reason": pl.String},
+            orient="row",
+        )
+
+
+def _multi_source(row_groups: Sequence[Sequence[tuple[int, str, str]]], sources: Sequence[Source]) -> bool:
+    """Whether the family's figures come from more than one table: a single table's coded
+    figures are already covered by its secondary suppression."""
+    seen = {g[0] for row in row_groups for g in row}
+    return len(seen) > 1
+
+
+def published_groups(table: pl.DataFrame, covered_id: str) -> pl.DataFrame:
+    """(``unit``, ``metric``, ``side``, ``status``, ``n``) of the figures a :func:`suppress`
+    result publishes (status ``published``) or codes (``coded``); one agreement's rows."""
+    unit = pl.when(pl.col("school_id") == ALL_SCHOOLS).then(pl.lit(ALL_UNIT + covered_id)).otherwise("school_id")
+    parts = []
+    for side in SIDES:
+        is_coded = coded(side)
+        parts.append(
+            table.filter(pl.col(f"{side}_reason").is_null() & (pl.col(f"{side}_n") > 0)).select(
+                unit=unit,
+                metric="metric",
+                side=pl.lit(side),
+                status=pl.when(is_coded).then(pl.lit("coded")).otherwise(pl.lit("published")),
+                n=pl.col(f"{side}_n").cast(pl.Int64),
+            )
+        )
+    return pl.concat(parts).sort("unit", "metric", "side")
+
+
+def fraction_free(combination: Mapping[int, Fraction]) -> dict[int, Fraction]:
+    return {k: v for k, v in combination.items() if v}
