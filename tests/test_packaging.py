@@ -31,6 +31,7 @@ def test_wheel_ships_schemas_and_templates(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "datashare/_data/schemas/attendance.yaml" in names
     assert any(n.startswith("datashare/_data/agreements/templates/") and n.endswith(".yaml") for n in names)
+    assert "datashare/edfi/descriptors.yaml" in names  # the Ed-Fi import's default descriptor map
 
 
 @pytest.mark.slow
