@@ -318,3 +318,17 @@ def test_a_broken_descriptor_map_is_a_clear_error(tmp_path):
     with pytest.raises(ImportSourceError, match="must map values to codes"):
         import_edfi(source, tmp_path / "out", descriptor_map=tmp_path / "map.yaml")
     assert not (tmp_path / "out").exists()  # nothing written before the map is read
+
+
+@needs_real
+def test_grand_bend_with_partial_mapped_keeps_the_most_severe_event_of_the_day(tmp_path):
+    (tmp_path / "map.yaml").write_text(
+        "AttendanceEventCategoryDescriptor:\n  uri://ed-fi.org/AttendanceEventCategoryDescriptor#Partial: early_departure\n",
+        encoding="utf-8")
+    report = import_edfi(REAL / "edfi-grand-bend-xml", tmp_path / "out", descriptor_map=tmp_path / "map.yaml")
+    assert not _by_code(report, "unmapped_descriptor")
+    [several] = _by_code(report, "several_attendance_events")
+    assert several.rows == (3, 4) and several.file.endswith("StudentSchoolAttendance.xml")
+    assert report.built["attendance"] == 1916  # 1,917 events, two on one student-day
+    statuses = _csv(tmp_path / "out", "attendance")["status"].value_counts()
+    assert "early_departure" not in statuses["status"].to_list()  # the absence of that day wins
