@@ -21,7 +21,9 @@ from datashare.agreement.load import LoadedAgreement, load_agreements
 from datashare.errors import AgreementError
 from datashare.extract import Extract, load_extract
 from datashare.package.check import preload as preload_output_check
-from datashare.package.publish import PublishResult, publish
+from datashare.package.bag import sha256_file
+from datashare.package.ledger import extract_id, load_history
+from datashare.package.publish import PublishResult, publish, recover
 from datashare.package.sign import load_private_key
 from datashare.release.compute import compute_releases
 from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
@@ -93,6 +95,14 @@ def release(
         raise AgreementError("no agreement to release: give an agreement file or a folder of *.yaml files")
     lap("agreements")
 
+    # Complete any commit a killed run left half done, then read what each partner holds
+    # (verified against the audit log), before any student data is read.
+    for line in recover(Path(out)):
+        say(f"recovered an interrupted run: {line}")
+    partners = sorted({a.agreement.partner.id for a in loaded if a.agreement.partner is not None})
+    history = load_history(Path(out) / "district", partners)
+    lap("holdings")
+
     preload_output_check()  # overlaps the slow import with validation
     say("validating the extract")
     owned = not isinstance(extract, Extract)
@@ -109,7 +119,10 @@ def release(
         if "attendance" in data.aggregates:
             # Derive once: the validator's pass over attendance already summed each student's days.
             tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
-        releases = compute_releases(tables, data.school_year, loaded, secret, as_of)
+        inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
+        releases = compute_releases(
+            tables, data.school_year, loaded, secret, as_of, history=history, extract_id=extract_id(inputs)
+        )
         lap("compute")
 
         say("checking, packaging and signing")
@@ -123,6 +136,7 @@ def release(
             replace=replace,
             operator=operator or default_operator(),
             progress=say,
+            input_sha256=inputs,
         )
     finally:
         if owned:

@@ -107,6 +107,10 @@ def write_package(
             entries.append(_write_table(df, dest, "aggregate_comparison.parquet", name, "parquet"))
         else:
             entries.append(_write_table(df, dest, f"individual/{name}.parquet", name, "parquet"))
+    withdrawn = release.withdrawn
+    if withdrawn is not None and withdrawn.height:
+        tables["withdrawn"] = withdrawn
+        entries.append(_write_table(withdrawn, dest, "withdrawn.csv", "withdrawn", "csv"))
 
     as_of = release.as_of.isoformat()
     (dest / "datapackage.json").write_text(
@@ -152,6 +156,7 @@ def write_package(
         "as_of": as_of,
         "school_year": release.school_year or agreement.school_year,
         "gates": {gate: int(release.gates.get(gate, 0)) for gate in GATES},
+        "withdrawn": int(withdrawn.height) if withdrawn is not None else 0,
         "suppression": {str(k): int(v) for k, v in sorted(release.suppression.items())},
         "files": payload,
     }

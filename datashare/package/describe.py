@@ -64,12 +64,37 @@ _TABLE_TITLES: dict[str, str] = {
     "attendance": "Consented students: attendance for the school year, per school",
     "discipline": "Consented students: discipline incidents",
     "grades": "Consented students: course grades",
+    "withdrawn": "Students whose records you received earlier and must now destroy",
 }
+
+_WITHDRAWN: dict[str, str] = {
+    "student_key": "The pseudonym of a student whose individual records an earlier package "
+    "of this agreement held and this one does not.",
+    "reason": "Why: consent_revoked (the consent was withdrawn), consent_expired (no consent "
+    "is in force any more), consent_invalid (for example the student turned 18 and only a "
+    "parent had consented), not_eligible (fewer contacts than the agreement requires, or no "
+    "longer enrolled at a covered school), withheld (held back to protect figures you "
+    "already hold).",
+}
+
+def _withdrawn_section(destroy_by: object) -> str:
+    """What the agreement requires of the partner for the students in ``withdrawn.csv``."""
+    deadline = f", and in any case by {destroy_by}" if destroy_by else ""
+    return (
+        "## Withdrawn students\n\n"
+        "`withdrawn.csv` lists students whose individual records you received in an earlier "
+        "package of this agreement and who are not released in this one. The agreement lets "
+        "you hold individual records only of the students a current package releases: destroy "
+        "every record of these students now (every file, copy and backup, and anything derived "
+        f"from them that could identify a student){deadline}, and confirm it to the district. "
+        "Aggregate figures you already hold are not affected.\n"
+    )
 
 _PRIMARY_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "aggregate_comparison": (("school_id", "metric"),),
     "students": (("student_key",), ("student_key", "school_id")),
     "attendance": (("student_key", "school_id"),),
+    "withdrawn": (("student_key",),),
     "grades": (("student_key", "school_id", "school_year", "term", "course_id"),),
 }
 
@@ -99,6 +124,8 @@ def describe_column(table: str, column: str) -> str:
     """A plain-words description of one column of an outgoing table."""
     if table == "aggregate_comparison" and column in _AGGREGATE:
         return _AGGREGATE[column]
+    if table == "withdrawn" and column in _WITHDRAWN:
+        return _WITHDRAWN[column]
     if column in _COMMON:
         return _COMMON[column]
     known = INDIVIDUAL_FIELDS.get(table, {}).get(column)
@@ -257,6 +284,8 @@ def readme(
         for name, dtype in df.schema.items():
             lines.append(f"| `{name}` | {_field_type(dtype)} | {describe_column(table, name)} |")
         lines.append("")
+    if "withdrawn" in tables:
+        lines += [_withdrawn_section(a.retention.destroy_by if a.retention else None)]
     if a.aggregate and "aggregate_comparison" in tables:
         lines += ["## Metrics", ""]
         lines += [f"- `{m}`: {_METRICS.get(m, m)}" for m in a.aggregate.metrics]

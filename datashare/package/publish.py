@@ -27,18 +27,19 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from datashare.errors import DatashareError, PackageExists, ReleaseError
-from datashare.package.audit import AuditResult, append_entries
+from datashare.package.audit import AuditResult, append_entries, verify_audit
 from datashare.package.bag import (
     MANIFEST,
     RELEASE_JSON,
@@ -50,6 +51,7 @@ from datashare.package.bag import (
 )
 from datashare.package.check import check_releases
 from datashare.package.encrypt import encrypt_package
+from datashare.package.ledger import LEDGER_DIR, stage_ledger
 from datashare.package.sign import load_private_key, sign_bag
 from datashare.package.verify import verify
 from datashare.release.types import PartnerRelease
@@ -87,6 +89,7 @@ class _Plan:
     target: Path
     target_encrypted: Path
     status: str = "new"
+    ledger: dict[str, Path] = field(default_factory=dict)
 
 
 def publish(
@@ -99,8 +102,12 @@ def publish(
     replace: bool = False,
     operator: str | None = None,
     progress: Progress | None = None,
+    input_sha256: Mapping[str, str] | None = None,
 ) -> PublishResult:
-    """Check every release, write, sign and encrypt them, then move them all into ``out`` or none."""
+    """Check every release, write, sign and encrypt them, then move them all into ``out`` or none.
+
+    ``input_sha256``: the extract files' sha256 when the caller has already computed them.
+    """
     out = Path(out)
     say = progress or (lambda _message: None)
     seen: set[tuple[str, str]] = set()
@@ -110,7 +117,9 @@ def publish(
             raise ReleaseError(f"agreement {release.agreement_id}: named twice in one run")
         seen.add(ident)
     private_key = load_private_key(signing_key) if signing_key is not None else None
-    inputs = {name: sha256_file(Path(path)) for name, path in sorted(input_files.items())}
+    inputs = dict(input_sha256) if input_sha256 is not None else {
+        name: sha256_file(Path(path)) for name, path in sorted(input_files.items())
+    }
 
     out.mkdir(parents=True, exist_ok=True)
     # Absolute paths only from here: bagit changes the working directory while it makes a
@@ -136,10 +145,21 @@ def publish(
             plans = [future.result() for future in staged]
         for plan in plans:
             plan.status = _status(plan, replace)
+        changed = [p for p in plans if p.status != "unchanged"]
+        records = [p.release.ledger for p in changed if p.release.ledger is not None]
+        rosters = {
+            (p.release.ledger.extract_id, p.release.ledger.covered_id): p.release.roster  # type: ignore[union-attr]
+            for p in changed
+            if p.release.ledger is not None and p.release.roster is not None
+        }
+        staged_ledger = stage_ledger(records, rosters, staging / "ledger")  # type: ignore[arg-type]
+        with_ledger = [p for p in changed if p.release.ledger is not None]
+        for position, plan in enumerate(with_ledger):
+            plan.ledger = staged_ledger[position]
         report = staging / "run_report.json"
         report.write_text(dumps_json(_run_report(plans, out, operator)), encoding="utf-8")
         say("moving the packages into place")
-        audit = _commit(plans, staging, out, report, inputs, operator)
+        audit = _commit(plans, staging, root, report, inputs, operator)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return PublishResult(
@@ -192,12 +212,22 @@ def _status(plan: _Plan, replace: bool) -> str:
         return "new"
     if _same(old, new) and plan.target_encrypted.exists() == (plan.encrypted is not None):
         return "unchanged"
-    if replace:
+    if replace or _later(old, plan.release.as_of):
         return "replaced"
     raise PackageExists(
         f"{old}: a different release of agreement {plan.release.agreement_id} is already there; "
         "rerun with --replace to replace it (the audit log will record it)"
     )
+
+
+def _later(old: Path, as_of: dt.date) -> bool:
+    """Whether the release at ``old`` is of an earlier ``as_of``: a later release of an
+    agreement supersedes it (the partner keeps both; the ledger knows both)."""
+    try:
+        previous = dt.date.fromisoformat(str(_read_json(old / RELEASE_JSON)["as_of"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return previous < as_of
 
 
 def _same(old: Path, new: Path) -> bool:
@@ -215,6 +245,10 @@ def _same(old: Path, new: Path) -> bool:
     return True
 
 
+JOURNAL = "journal.json"
+"""``district/journal.json``: the moves and audit entries of a commit under way."""
+
+
 def _commit(
     plans: Sequence[_Plan],
     staging: Path,
@@ -223,16 +257,50 @@ def _commit(
     inputs: Mapping[str, str],
     operator: str | None,
 ) -> AuditResult | None:
-    """Rename every package (and the run report) into place, then append to the audit log.
+    """Move the ledger files, every package and the run report into place, then append to
+    the audit log.
 
-    Any exception, ``KeyboardInterrupt`` included, undoes the renames in reverse order.
+    The moves and the audit entries are first written to ``district/journal.json`` (atomic
+    rename), so a process killed in the middle is completed by the next run
+    (:func:`recover`): a partner never holds a package the ledger and the log do not know.
+    Any exception, ``KeyboardInterrupt`` included, undoes the moves in reverse order.
     """
+    district = out / "district"
+    changed = [p for p in plans if p.status != "unchanged"]
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    entries = [_audit_entry(p, out, inputs, operator, now) for p in changed]
+    moves: list[tuple[Path, Path]] = []
+    seen_ledger: set[Path] = set()
+    for plan in changed:
+        for rel, staged in sorted(plan.ledger.items()):
+            final = district / LEDGER_DIR / rel
+            if final in seen_ledger:
+                continue
+            seen_ledger.add(final)
+            if final.exists():
+                if sha256_file(final) != sha256_file(staged):
+                    raise ReleaseError(f"{final}: a different ledger file is already there; the ledger is never rewritten")
+                continue
+            moves.append((staged, final))
+    for index, plan in enumerate(changed):
+        if plan.status == "replaced":
+            aside = staging / f"replaced-{index}"
+            for existing in (plan.target, plan.target_encrypted):
+                if existing.exists():
+                    moves.append((existing, aside / existing.name))
+        moves.append((plan.bag, plan.target))
+        if plan.encrypted is not None:
+            moves.append((plan.encrypted, plan.target_encrypted))
+    final_report = district / "run_report.json"
+    if final_report.exists():
+        moves.append((final_report, staging / "run_report.previous.json"))
+    moves.append((report, final_report))
+
+    audit_path = district / "audit.jsonl"
+    before = verify_audit(audit_path).entries if audit_path.exists() else 0
+    journal = district / JOURNAL
     done: list[tuple[Path, Path]] = []
     created: list[Path] = []
-
-    def move(src: Path, dst: Path) -> None:
-        os.rename(src, dst)
-        done.append((src, dst))
 
     def ensure_dir(path: Path) -> None:
         missing = [p for p in (path, *path.parents) if not p.exists()]
@@ -241,29 +309,21 @@ def _commit(
             created.append(folder)
 
     try:
-        changed = [p for p in plans if p.status != "unchanged"]
-        for index, plan in enumerate(changed):
-            ensure_dir(plan.target.parent)
-            if plan.status == "replaced":
-                aside = staging / f"replaced-{index}"
-                aside.mkdir()
-                for existing in (plan.target, plan.target_encrypted):
-                    if existing.exists():
-                        move(existing, aside / existing.name)
-            move(plan.bag, plan.target)
-            if plan.encrypted is not None:
-                move(plan.encrypted, plan.target_encrypted)
-        district = out / "district"
         ensure_dir(district)
-        final_report = district / "run_report.json"
-        if final_report.exists():
-            move(final_report, staging / "run_report.previous.json")
-        move(report, final_report)
-        if not changed:
-            return None
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        entries = [_audit_entry(p, out, inputs, operator, now) for p in changed]
-        return append_entries(district / "audit.jsonl", entries)
+        _write_journal(
+            journal,
+            {
+                "staging": _rel(staging, out),
+                "moves": [[_rel(src, out), _rel(dst, out)] for src, dst in moves],
+                "audit_before": before,
+                "audit": entries,
+            },
+        )
+        for src, dst in moves:
+            ensure_dir(dst.parent)
+            os.rename(src, dst)
+            done.append((src, dst))
+        result = append_entries(audit_path, entries) if entries else None
     except BaseException:
         for src, dst in reversed(done):
             os.rename(dst, src)
@@ -272,7 +332,69 @@ def _commit(
                 folder.rmdir()
             except OSError:
                 pass
+        journal.unlink(missing_ok=True)
         raise
+    journal.unlink(missing_ok=True)
+    return result
+
+
+def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, both taken as absolute."""
+    return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+
+
+def _write_journal(path: Path, content: Mapping[str, object]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(content, sort_keys=True))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def recover(out: Path) -> list[str]:
+    """Complete a commit that a killed run left half done (``district/journal.json``).
+
+    Every move not yet made is made (the packages were all checked before the first
+    move), the audit entries are appended unless the log already holds them, then the
+    journal and the run's staging folder are removed. Returns what was done, in words.
+    Call it while holding the run lock, before anything else reads the ledger.
+    """
+    out = Path(os.path.abspath(out))
+    journal = out / "district" / JOURNAL
+    if not journal.exists():
+        journal.with_name(JOURNAL + ".tmp").unlink(missing_ok=True)
+        return []
+    try:
+        content = json.loads(journal.read_text(encoding="utf-8"))
+        moves = [(out / src, out / dst) for src, dst in content["moves"]]
+        entries = content["audit"]
+        before = int(content["audit_before"])
+        staging = out / content["staging"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ReleaseError(
+            f"{journal}: unreadable ({exc}); an interrupted run left it. Compare OUT/partners with "
+            "the audit log by hand (`datashare audit verify`), then remove the journal"
+        ) from None
+    said = []
+    for src, dst in moves:
+        if src.exists() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dst)
+            said.append(f"moved {dst.relative_to(out)}")
+    audit_path = out / "district" / "audit.jsonl"
+    now = verify_audit(audit_path).entries if audit_path.exists() else 0
+    if now == before and entries:
+        append_entries(audit_path, entries)
+        said.append(f"recorded {len(entries)} audit entr{'y' if len(entries) == 1 else 'ies'}")
+    elif now != before + len(entries) and entries:
+        raise ReleaseError(
+            f"{journal}: the audit log holds {now} entries where the interrupted run expected "
+            f"{before} or {before + len(entries)}; check it with `datashare audit verify`"
+        )
+    journal.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
+    return said
 
 
 def _operator(operator: str | None) -> str:
@@ -294,16 +416,16 @@ def _audit_entry(
     plan: _Plan, out: Path, inputs: Mapping[str, str], operator: str | None, now: str
 ) -> dict[str, object]:
     release = plan.release
-    record = _read_json(plan.target / RELEASE_JSON)
+    record = _read_json(plan.bag / RELEASE_JSON)
     outputs = {
         path: meta["sha256"]  # type: ignore[index]
         for path, meta in record["files"].items()  # type: ignore[union-attr]
     }
     for name in (TAGMANIFEST, SIGNATURE, RELEASE_JSON):
-        if (plan.target / name).exists():
-            outputs[name] = sha256_file(plan.target / name)
+        if (plan.bag / name).exists():
+            outputs[name] = sha256_file(plan.bag / name)
     if plan.encrypted is not None:
-        outputs[plan.target_encrypted.name] = sha256_file(plan.target_encrypted)
+        outputs[plan.target_encrypted.name] = sha256_file(plan.encrypted)
     return {
         "time": now,
         "operator": _operator(operator),
@@ -317,8 +439,10 @@ def _audit_entry(
         "inputs": dict(inputs),
         "gates": record["gates"],
         "outputs": outputs,
-        "package": plan.target.relative_to(out).as_posix(),
+        "package": _rel(plan.target, out),
         "replaced": plan.status == "replaced",
+        "ledger": {rel: sha256_file(path) for rel, path in sorted(plan.ledger.items())},
+        "withdrawn": record.get("withdrawn", 0),
     }
 
 
