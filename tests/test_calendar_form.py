@@ -9,9 +9,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from extract_fixtures import HEADERS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from release_fixtures import AS_OF as FIXTURE_AS_OF
+from release_fixtures import SECRET, District, agreement, loaded, release
 
 import datashare
 from datashare._resources import examples_dir
+from datashare.release.compute import compute_releases
 from datashare.release.derive import membership_days
 from datashare.release.keys import init_secret
 from datashare.schoolyear import SchoolYear
@@ -102,12 +108,6 @@ def test_the_calendar_form_never_expands_attendance_to_days(both_forms: dict[str
 # ---------------------------------------------------------------------------------------
 # Random small districts, written both ways, give identical releases.
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from extract_fixtures import HEADERS  # noqa: E402
-from release_fixtures import SECRET, agreement, loaded  # noqa: E402
-
 WEEKDAYS = [d for d in (dt.date(2025, 9, 1) + dt.timedelta(k) for k in range(42)) if d.weekday() < 5]
 STATUSES = ("present", "present", "present", "tardy", "early_departure", "excused_absence", "unexcused_absence")
 
@@ -194,3 +194,27 @@ def test_random_districts_release_the_same_both_ways(tmp_path_factory: pytest.Te
     _write(root / "daily", district, "daily")
     _write(root / "events", district, "events")
     assert _released_bytes(root / "daily") == _released_bytes(root / "events")
+
+
+def test_empty_attendance_is_all_present_with_a_calendar_and_not_supplied_without() -> None:
+    """A header-only attendance: every membership day present (calendar form), or the
+    attendance metrics withheld as not supplied (daily form), never published as zero."""
+    d = District().school("A")
+    for i in range(30):
+        d.student(f"a{i:02d}", "A")
+        if i < 12:
+            d.contacts("p1", f"a{i:02d}", 9)
+    metrics = ["attendance_rate", "chronic_absence_rate"]
+    [daily] = release(d, agreement(individual=False, metrics=metrics, min_cell_size=5))
+    table = daily.tables["aggregate_comparison"]
+    assert set(table["note"]) == {"not_supplied"}
+    assert table["served_value"].is_null().all() and table["served_n"].is_null().all()
+
+    calendar = pl.LazyFrame({"school_id": ["A"] * 20, "date": [dt.date(2025, 9, 1) + dt.timedelta(k) for k in range(20)]})
+    tables = {**d.tables(), "calendar": calendar}
+    [events] = compute_releases(
+        tables, YEAR, [loaded(agreement(individual=False, metrics=metrics, min_cell_size=5))], SECRET, FIXTURE_AS_OF
+    )
+    table = events.tables["aggregate_comparison"].filter(pl.col("metric") == "attendance_rate")
+    assert table["note"].is_null().all()
+    assert table["served_value"].to_list() == [1.0, 1.0] and table["served_n"].to_list() == [12, 12]

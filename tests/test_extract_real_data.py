@@ -151,7 +151,7 @@ def test_students_without_header_leak_no_value(tmp_path: Path) -> None:
     text = json.dumps(report.to_dict())
     for value in ("000123", "Ana", "Lopez", "2014-03-02", "Hispanic"):
         assert value not in text
-    assert any("column 2" in f.message for f in report.findings if f.code == "ignored_column")
+    assert "ignored_column" not in {f.code for f in report.findings}  # one finding says it all
 
 
 @pytest.mark.parametrize("table", ["attendance", "discipline", "grades"])

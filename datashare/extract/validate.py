@@ -142,7 +142,7 @@ class _TableRead:
             if columns:
                 scan_raw(file).select(columns).sink_parquet(staged, compression="lz4")
             else:  # only the row count matters
-                scan_raw(file).select(pl.lit(None, dtype=pl.Null).alias("__none")).sink_parquet(staged)
+                scan_raw(file).select(pl.nth(0).is_null().alias("__none")).sink_parquet(staged)
         except (pl.exceptions.PolarsError, OSError) as exc:
             staged.unlink(missing_ok=True)
             self.readable = False
@@ -175,7 +175,8 @@ class _TableRead:
                     + f" in the header (columns {', '.join(map(str, where))}); each name must be distinct",
                     column=name if known else None,
                 ))
-        if header and not any(name in positions for name in names):
+        headless = bool(header) and not any(name in positions for name in names)
+        if headless:
             self.findings.append(_finding(
                 "missing_header", table, file,
                 f"{file.path.name}: the first line names none of the columns of {table}; "
@@ -199,7 +200,7 @@ class _TableRead:
                     column=spec.name,
                 ))
         for name, where in positions.items():
-            if name not in names and len(where) == 1:
+            if name not in names and len(where) == 1 and not headless:
                 self.findings.append(_finding(
                     "ignored_column", table, file,
                     f"{file.path.name}: column {where[0]} is not in the schema of {table}; it is ignored",
