@@ -19,8 +19,9 @@ student value or a secret.
     ├── PackageError              a package cannot be written, read or decrypted
     │   └── VerificationError     a package failed verification (names the file)
     ├── AuditError                the audit log is broken (names the entry)
-    └── SynthError                a synthetic district cannot be made (bad argument)
-        └── SynthOutputExists     the output folder already holds extract files
+    ├── SynthError                a synthetic district cannot be made (bad argument)
+    │   └── SynthOutputExists     the output folder already holds extract files
+    └── ImportSourceError         an Ed-Fi source, descriptor map or import option cannot be used
 """
 
 from __future__ import annotations
@@ -88,3 +89,7 @@ class SynthError(DatashareError):
 
 class SynthOutputExists(SynthError):
     """The output folder already holds extract files; a district's data is never overwritten."""
+
+
+class ImportSourceError(DatashareError):
+    """An Ed-Fi source folder, a descriptor map or an import option cannot be used at all."""

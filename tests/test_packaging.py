@@ -33,6 +33,7 @@ def test_wheel_ships_schemas_and_templates(wheel: Path) -> None:
     assert any(n.startswith("datashare/_data/agreements/templates/") and n.endswith(".yaml") for n in names)
     # The page templates of the partner's report and the district overview.
     assert {"datashare/package/templates/report.html.j2", "datashare/package/templates/district_index.html.j2"} <= set(names)
+    assert "datashare/edfi/descriptors.yaml" in names  # the Ed-Fi import's default descriptor map
 
 
 @pytest.mark.slow

@@ -97,8 +97,12 @@ def test_school_where_every_student_is_served():
         d.student(f"b{i:02d}", "B", present=10)
     [r] = release(d, agreement(individual=False))
     a = r.tables["aggregate_comparison"].filter(pl.col("school_id") == "A")
-    assert a.get_column("suppressed").all()  # no grades at all: mean_gpa is empty on both sides
-    a = a.filter(pl.col("metric").is_in(["attendance_rate", "suspension_rate"]))
+    # No discipline and no grades rows at all: those tables are "not supplied", their
+    # metrics withheld with that note; every other figure of school A is suppressed.
+    missing = a.filter(pl.col("note") == "not_supplied").get_column("metric").to_list()
+    assert missing == ["suspension_rate", "incidents_per_student", "mean_gpa", "course_failure_rate"]
+    assert a.filter(pl.col("note") != "not_supplied").get_column("suppressed").all()
+    a = a.filter(pl.col("metric").is_in(["attendance_rate", "chronic_absence_rate"]))
     assert set(a.get_column("note")) == {"served suppressed:complementary; comparison suppressed:small_cell"}
 
 

@@ -75,7 +75,8 @@ def test_writes_exactly_the_contract_tables_and_columns(
 ) -> None:
     summary, tables = district
     assert sorted(p.name for p in summary.out_dir.iterdir()) == sorted(f"{t}.csv" for t in TABLES)
-    for name, schema in load_schemas().items():
+    for name in TABLES:
+        schema = load_schemas()[name]
         assert tables[name].columns == list(schema.names), name
         assert summary.rows[name] == tables[name].height
     assert summary.partner_ids == ("el-centro", "bright-path-tutoring", "partner-003", "partner-004")
@@ -101,7 +102,8 @@ def test_every_referenced_id_exists(t: dict[str, pl.DataFrame]) -> None:
 
 
 def test_keys_are_unique(t: dict[str, pl.DataFrame]) -> None:
-    for name, schema in load_schemas().items():
+    for name in TABLES:
+        schema = load_schemas()[name]
         if schema.key:
             assert not t[name].select(schema.key).is_duplicated().any(), name
 
@@ -328,16 +330,19 @@ def test_a_synthesized_district_validates_clean(
     partners=st.integers(0, 5),
     seed=st.integers(0, 2**32 - 1),
     fmt=st.sampled_from(["csv", "parquet"]),
+    form=st.sampled_from(["daily", "events"]),
 )
 def test_any_small_district_validates_clean(
     tmp_path_factory: pytest.TempPathFactory, students: int, schools: int, partners: int,
-    seed: int, fmt: str,
+    seed: int, fmt: str, form: str,
 ) -> None:  # fmt: skip
     out = tmp_path_factory.mktemp("h") / "extract"
     summary = synthesize(out, students=students, schools=min(schools, students),
-                         partners=partners, seed=seed, format=fmt)  # type: ignore[arg-type]  # fmt: skip
+                         partners=partners, seed=seed, format=fmt, attendance=form)  # type: ignore[arg-type]  # fmt: skip
     assert summary.rows["students"] == students
-    assert validate(out).flatten(["table", "column", "code"]) == []
+    # A tiny district may have no incident at all: a header-only table, "not supplied".
+    found = validate(out).flatten(["table", "column", "code"])
+    assert all(code in ("not_supplied", "no_exceptions") for _, _, code in found), found
 
 
 def test_many_partners_share_the_district(tmp_path: Path) -> None:

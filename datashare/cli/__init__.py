@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from datashare.cli import agreement, extract, package, release
+from datashare.cli import agreement, edfi, extract, package, release
 
 
 def _version(value: bool) -> None:
@@ -56,7 +56,7 @@ def _main(
     """Share student data with community partners under signed data-sharing agreements."""
 
 
-for _area in (extract, agreement, release, package):
+for _area in (extract, agreement, release, package, edfi):
     _area.register(app, keys_app=keys_app, audit_app=audit_app)
 
 

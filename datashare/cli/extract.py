@@ -40,7 +40,7 @@ def render_report(report: ValidationReport) -> None:
         for f in findings:
             table.add_row(
                 f"[{_SEVERITY_STYLE[f.severity]}]{f.code}[/]",
-                f.column or "-",
+                escape(f.column or "-"),
                 f"{f.count:,}",
                 ", ".join(str(r) for r in f.rows) or "-",
                 escape(f.message.split(": ", 1)[-1]),
@@ -51,7 +51,7 @@ def render_report(report: ValidationReport) -> None:
         for code, fix in fixes.items():
             console.print(f"  [dim]fix {code}:[/] {escape(fix)}")
     verdict = "[green]valid[/]" if report.valid else f"[bold red]not valid[/]: {len(report.errors)} error finding(s)"
-    year = report.school_year or "unknown"
+    year = escape(report.school_year or "unknown")
     console.print(f"\nExtract {escape(report.folder)}: school year {year}; {verdict}")
     console.print("[dim]Rows are CSV line numbers (the header is line 1) or 1-based Parquet rows.[/]")
 
@@ -86,16 +86,23 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
         seed: Annotated[int, typer.Option(metavar="K", help="Random seed: the same seed gives the same files.")] = 7,
         school_year: Annotated[str, typer.Option(metavar="YEAR", help="School year, e.g. 2025-2026.")] = "2025-2026",
         format: Annotated[str, typer.Option("--format", metavar="csv|parquet", help="csv or parquet.")] = "csv",
+        attendance: Annotated[str, typer.Option(
+            "--attendance", metavar="daily|events",
+            help="daily: one attendance row per student per school day; events: a calendar "
+            "table and attendance rows only for absences, tardies and early departures.",
+        )] = "daily",
     ) -> None:
         """Write a synthetic district (every extract table) for demos, tests and benchmarks."""
         from datashare.synth import synthesize
 
         if format not in ("csv", "parquet"):
             raise typer.BadParameter("expected csv or parquet", param_hint="--format")
+        if attendance not in ("daily", "events"):
+            raise typer.BadParameter("expected daily or events", param_hint="--attendance")
         with user_errors():
             summary = synthesize(
                 out_dir, students=students, schools=schools, partners=partners, seed=seed,
-                school_year=school_year, format=format,  # type: ignore[arg-type]
+                school_year=school_year, format=format, attendance=attendance,  # type: ignore[arg-type]
                 progress=lambda message: console.print(f"[dim]{escape(message)}[/]"),
             )
         console.print(f"Synthetic district written to {escape(str(out_dir))}")

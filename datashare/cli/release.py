@@ -142,7 +142,8 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
         with user_errors():
             if not any(extract.glob("*.csv")):
                 console.print(f"Synthesizing a district of {students:,} students into {escape(str(extract))}")
-                synthesize(extract, students=students, schools=8, partners=4, seed=7)
+                # The calendar form, as SIS and Ed-Fi hold attendance: absences only (README).
+                synthesize(extract, students=students, schools=8, partners=4, seed=7, attendance="events")
             else:
                 console.print(f"Reusing the synthetic district in {escape(str(extract))}")
             secrets.mkdir(parents=True, exist_ok=True)

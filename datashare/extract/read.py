@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from datashare.extract.schema import DATE_FORMAT, TABLES, ColumnSpec, TableSchema
+from datashare.extract.schema import ALL_TABLES, DATE_FORMAT, TABLES, ColumnSpec, TableSchema
 from datashare.schoolyear import SchoolYear
 
 ROW = "__row"
@@ -52,7 +52,7 @@ def scan_raw(file: TableFile) -> pl.LazyFrame:
         return pl.scan_csv(
             file.path,
             infer_schema=False,
-            encoding="utf8",
+            encoding="utf8-lossy",
             empty_string_is_null=True,
             raise_if_empty=False,
             truncate_ragged_lines=False,
@@ -65,6 +65,24 @@ def scan_raw(file: TableFile) -> pl.LazyFrame:
         if isinstance(dtype, (pl.Categorical, pl.Enum))
     ]
     return lf.with_columns(casts) if casts else lf
+
+
+def header_names(file: TableFile) -> list[str] | None:
+    """The column names as the file's header line holds them, duplicates included.
+
+    ``scan_csv`` renames a repeated name (``x_duplicated_0``); the validator needs the
+    header as written to report a repeated column. ``None`` when the line cannot be read.
+    """
+    if file.format != "csv":
+        return None
+    try:
+        first = pl.read_csv(
+            file.path, has_header=False, n_rows=1, infer_schema=False, encoding="utf8-lossy",
+            truncate_ragged_lines=True,
+        )
+    except Exception:  # noqa: BLE001 - the full read reports an unreadable file on its own
+        return None
+    return ["" if v is None else str(v) for v in first.row(0)] if first.height else None
 
 
 def _typed_column(spec: ColumnSpec, source: pl.DataType | None) -> pl.Expr:
@@ -133,4 +151,4 @@ class Extract:
         return self.tables[table]
 
 
-__all__ = ["ROW", "TABLES", "Extract", "TableFile", "locate", "scan_raw", "typed"]
+__all__ = ["ALL_TABLES", "ROW", "TABLES", "Extract", "TableFile", "locate", "scan_raw", "typed"]

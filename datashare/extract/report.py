@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from datashare.errors import ExtractError
+
 Severity = Literal["error", "warning", "info"]
 
 MAX_EXAMPLE_ROWS = 5
@@ -44,6 +46,15 @@ FIXES: dict[str, str] = {
     "revoked_before_granted": "correct the consent's dates: revoked_on cannot precede granted_on",
     "wrong_school_year": "export one school year per extract",
     "no_school_year": "add enrollments (their school_year names the year of the extract)",
+    "missing_header": "export the table again with its header line first (the column names)",
+    "id_whitespace": "remove the spaces before and after identifiers: 000007 and '000007 ' are one student",
+    "invalid_text": "export the file again as UTF-8; remove NUL bytes from text cells",
+    "overlapping_enrollment": "correct entry_date/exit_date so that one student's enrollments at a school do not overlap",
+    "outside_calendar": "add the day to calendar for that school, or correct the attendance row or the enrollment dates",
+    "weekend_attendance": "nothing to do if the school meets on that day; else correct the attendance date",
+    "not_supplied": "export the table with its rows if the SIS holds them; until then its metrics are withheld",
+    "no_exceptions": "nothing to do if every student was present every day; else export the absences",
+    "empty_calendar": "export the school calendar's instructional days, or remove calendar for daily attendance",
 }
 """How to fix each finding, by code: printed with it and kept in the JSON report."""
 
@@ -121,7 +132,28 @@ class ValidationReport:
         }
 
     def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        """Write the report as JSON, creating the folder it goes into if needed."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ExtractError(
+                f"cannot write the validation report to {path}: {exc.strerror or type(exc).__name__}; "
+                "give a --report path in a folder you can write to"
+            ) from None
+
+
+def make_finding(
+    code: str, table: str, file: object | None, message: str, *,
+    column: str | None = None, count: int = 1, rows: tuple[int, ...] = (), severity: str = "error",
+) -> Finding:
+    """A finding about ``file`` (a ``TableFile`` or ``None``), which must hold no cell value."""
+    path = getattr(file, "path", None)
+    return Finding(
+        code=code, severity=severity, table=table, column=column, count=count,  # type: ignore[arg-type]
+        rows=rows, message=message, file=str(path) if path is not None else None,
+    )
 
 
 def sort_findings(findings: Iterable[Finding], order: Sequence[str]) -> tuple[Finding, ...]:

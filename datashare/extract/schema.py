@@ -36,7 +36,13 @@ TABLES: tuple[str, ...] = (
     "service_contacts",
     "consents",
 )
-"""Every table of the extract, in the order reports list them."""
+"""Every required table of the extract, in the order reports list them."""
+
+OPTIONAL_TABLES: tuple[str, ...] = ("calendar",)
+"""Tables an extract may leave out: ``calendar`` switches attendance to the calendar form."""
+
+ALL_TABLES: tuple[str, ...] = TABLES + OPTIONAL_TABLES
+"""Every table datashare reads, required then optional, in the order reports list them."""
 
 DTYPES: Mapping[str, pl.DataType] = {
     "id": pl.String(),
@@ -106,6 +112,7 @@ class TableSchema:
     name: str
     key: tuple[str, ...]
     columns: tuple[ColumnSpec, ...]
+    optional: bool = False
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
@@ -146,7 +153,12 @@ def _parse_table(path: Path) -> TableSchema:
                 raise KeyError(f"unknown keys {sorted(spec)} in column {name}")
             if columns[-1].type not in DTYPES:
                 raise KeyError(f"unknown type {columns[-1].type!r} in column {name}")
-        return TableSchema(name=data["table"], key=tuple(data.get("key") or ()), columns=tuple(columns))
+        return TableSchema(
+            name=data["table"],
+            key=tuple(data.get("key") or ()),
+            columns=tuple(columns),
+            optional=bool(data.get("optional", False)),
+        )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ExtractError(f"schema file {path} is malformed: {exc}") from exc
 
@@ -156,7 +168,7 @@ def load_schemas(folder: Path | None = None) -> Mapping[str, TableSchema]:
     """Every table schema, by table name, from the shipped ``schemas/`` folder."""
     folder = folder or schemas_dir()
     schemas = {}
-    for table in TABLES:
+    for table in ALL_TABLES:
         path = folder / f"{table}.yaml"
         if not path.is_file():
             raise ExtractError(f"schema file {path} is missing; reinstall datashare")

@@ -2,10 +2,10 @@
 
 Per-table rules (types, enumerations, ranges, required cells, keys) are pandera schemas on
 the polars backend, with data-level validation switched on so that a ``LazyFrame`` is
-checked cell by cell and not only by its schema. Cross-table rules (unknown ids, dates
-outside the school year, attendance outside an enrollment) are polars joins; all of
-attendance's cross-table rules are answered by one scan. Findings carry row numbers and
-counts, never cell values.
+checked cell by cell and not only by its schema. Cross-table rules (:mod:`.cross`) are
+polars joins; attendance's are answered from the one grouped pass over it. Findings carry
+row numbers and counts, never cell values, and no input ends in a traceback: whatever the
+files hold, the answer is a report (or an :class:`ExtractError` when the folder is missing).
 """
 
 from __future__ import annotations
@@ -20,15 +20,19 @@ from pandera.config import ValidationDepth, config_context
 
 from datashare._cleanup import WorkFolder
 from datashare.errors import ExtractError, ExtractInvalid
-from datashare.extract.read import ROW, Extract, TableFile, locate, scan_raw, typed
+from datashare.extract.cross import Flag, calendar_masks, cross_findings, day_bits, flag_findings, weekday_masks
+from datashare.extract.read import ROW, Extract, TableFile, header_names, locate, scan_raw, typed
 from datashare.extract.report import (
     MAX_EXAMPLE_ROWS,
     Finding,
     TableInfo,
     ValidationReport,
+    make_finding,
     sort_findings,
 )
 from datashare.extract.schema import (
+    ALL_TABLES,
+    OPTIONAL_TABLES,
     TABLES,
     TableSchema,
     accepted_source_dtypes,
@@ -42,18 +46,19 @@ _PANDERA_CODES = {"not_nullable": "missing_value"}
 """pandera's built-in check names as finding codes; every other check is named by its code."""
 
 
-def _finding(
-    code: str, table: str, file: TableFile | None, message: str, *,
-    column: str | None = None, count: int = 1, rows: tuple[int, ...] = (), severity: str = "error",
-) -> Finding:
-    return Finding(
-        code=code, severity=severity, table=table, column=column, count=count,  # type: ignore[arg-type]
-        rows=rows, message=message, file=str(file.path) if file else None,
-    )
+_finding = make_finding
+
+EMPTY_MEANS_NOT_SUPPLIED = ("attendance", "discipline", "grades")
+"""Tables whose header-only file means "not supplied": their metrics are withheld."""
 
 
 class _TableRead:
-    """One table's file, its dtypes, and the findings that stop it being read further."""
+    """One table's file, its dtypes, and what stops its rules from running.
+
+    A column that cannot be used (missing, stored with a wrong dtype, repeated in the
+    header) is *broken*: it reads as nulls, so only the rules that need it are silent and
+    every other rule of the table still runs.
+    """
 
     def __init__(
         self, folder: Path, schema: TableSchema, riders: Sequence[pl.Expr] = (), workdir: Path | None = None
@@ -63,22 +68,31 @@ class _TableRead:
         self.workdir = workdir
         self.staged: Path | None = None
         self.file: TableFile | None = None
+        self.present = False
         self.source: dict[str, pl.DataType] = {}
+        self.broken: set[str] = set()
         self.findings: list[Finding] = []
         self.readable = False
         self.rows: int | None = None
+        self.masks: pl.LazyFrame | None = None
         self._groups: pl.DataFrame | None = None
-        self._open(folder)
+        try:
+            self._open(folder)
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            self.readable = False
+            self.findings.append(_unreadable(schema.name, self.file, exc))
 
     def _open(self, folder: Path) -> None:
         table = self.schema.name
         files = locate(folder, table)
         if not files:
-            self.findings.append(_finding(
-                "missing_table", table, None,
-                f"table {table} is missing: expected {table}.csv or {table}.parquet in {folder}",
-            ))
+            if not self.schema.optional:
+                self.findings.append(_finding(
+                    "missing_table", table, None,
+                    f"table {table} is missing: expected {table}.csv or {table}.parquet in {folder}",
+                ))
             return
+        self.present = True
         if len(files) > 1:
             self.findings.append(_finding(
                 "both_formats", table, files[0],
@@ -97,9 +111,20 @@ class _TableRead:
         except (pl.exceptions.PolarsError, OSError) as exc:
             self.findings.append(_unreadable(table, file, exc))
             return
-        self._check_columns()
-        if self.readable and file.format == "csv" and self.workdir is not None:
+        self.readable = True
+        self._check_columns(header_names(file) or list(self.source))
+        if file.format == "csv" and self.workdir is not None:
             self._stage(file)
+
+    @property
+    def usable_source(self) -> dict[str, pl.DataType]:
+        """The dtypes of the schema columns that can be read (broken ones left out)."""
+        return {n: d for n, d in self.source.items() if n in self.schema.names and n not in self.broken}
+
+    def usable(self, *columns: str) -> bool:
+        """Whether the table was read and none of ``columns`` is broken (an absent optional
+        column is usable: it reads as nulls)."""
+        return self.readable and not self.broken.intersection(columns)
 
     def _stage(self, file: TableFile) -> None:
         """Parse a CSV once into a private Parquet copy that every later check scans.
@@ -111,9 +136,12 @@ class _TableRead:
         """
         assert self.workdir is not None
         staged = self.workdir / f"{self.schema.name}.parquet"
-        columns = [c for c in self.schema.names if c in self.source]
+        columns = list(self.usable_source)
         try:
-            scan_raw(file).select(columns).sink_parquet(staged, compression="lz4")
+            if columns:
+                scan_raw(file).select(columns).sink_parquet(staged, compression="lz4")
+            else:  # only the row count matters
+                scan_raw(file).select(pl.nth(0).is_null().alias("__none")).sink_parquet(staged)
         except (pl.exceptions.PolarsError, OSError) as exc:
             staged.unlink(missing_ok=True)
             self.readable = False
@@ -121,35 +149,62 @@ class _TableRead:
             return
         self.staged = staged
 
-    def _check_columns(self) -> None:
+    def _check_columns(self, header: list[str]) -> None:
+        """Missing, repeated, mistyped and unknown columns.
+
+        A header cell is user data (a CSV exported without its header line has a student's
+        values there): it is named only when it is a column of the schema, otherwise by its
+        position.
+        """
         table, file = self.schema.name, self.file
         assert file is not None
-        ok = True
+        names = self.schema.names
+        positions: dict[str, list[int]] = {}
+        for position, name in enumerate(header, start=1):
+            positions.setdefault(name, []).append(position)
+        for name, where in positions.items():
+            if len(where) > 1:
+                known = name in names
+                if known:
+                    self.broken.add(name)
+                self.findings.append(_finding(
+                    "duplicate_column", table, file,
+                    f"{file.path.name}: "
+                    + (f"column {name} appears {len(where)} times" if known else "a column name is repeated")
+                    + f" in the header (columns {', '.join(map(str, where))}); each name must be distinct",
+                    column=name if known else None,
+                ))
+        headless = bool(header) and not any(name in positions for name in names)
+        if headless:
+            self.findings.append(_finding(
+                "missing_header", table, file,
+                f"{file.path.name}: the first line names none of the columns of {table}; "
+                "is the header line missing?",
+            ))
         for spec in self.schema.columns:
             dtype = self.source.get(spec.name)
             if dtype is None:
                 if spec.required:
-                    ok = False
+                    self.broken.add(spec.name)
                     self.findings.append(_finding(
                         "missing_column", table, file,
                         f"{file.path.name} has no column {spec.name} ({spec.expected()})",
                         column=spec.name,
                     ))
             elif not isinstance(dtype, accepted_source_dtypes(spec)):
-                ok = False
+                self.broken.add(spec.name)
                 self.findings.append(_finding(
                     "wrong_dtype", table, file,
-                    f"{file.path.name} stores {spec.name} as {dtype}; expected text or {spec.dtype}",
+                    f"{file.path.name} stores {spec.name} as {_dtype_name(dtype)}; expected text or {spec.dtype}",
                     column=spec.name,
                 ))
-        for name in self.source:
-            if name not in self.schema.names:
+        for name, where in positions.items():
+            if name not in names and len(where) == 1 and not headless:
                 self.findings.append(_finding(
                     "ignored_column", table, file,
-                    f"{file.path.name} has a column {name} that is not in the schema; it is ignored",
-                    column=name, severity="info",
+                    f"{file.path.name}: column {where[0]} is not in the schema of {table}; it is ignored",
+                    severity="info",
                 ))
-        self.readable = ok
 
     def raw(self) -> pl.LazyFrame:
         assert self.file is not None
@@ -160,17 +215,18 @@ class _TableRead:
         """The columns a repeated CSV header line is recognised by (none for Parquet)."""
         if self.file is None or self.file.format != "csv":
             return []
-        return [c for c in self.schema.names if self.source.get(c) == pl.String]
+        return [c for c in self.schema.names if self.usable_source.get(c) == pl.String]
 
     def typed(self) -> pl.LazyFrame:
-        """Typed columns plus the report row number (for cross-table findings).
+        """Typed columns plus the report row number (for cross-table findings); broken
+        columns are nulls.
 
         Repeated header lines are dropped here (they are reported once, as such)."""
         assert self.file is not None
         raw = self.raw().with_row_index(ROW, offset=self.file.first_row)
         if self.header_columns:
             raw = raw.filter(~_is_header_line(self.header_columns))
-        return typed(raw, self.schema, self.source, keep=(ROW,))
+        return typed(raw, self.schema, self.usable_source, keep=(ROW,))
 
     def group_stats(self) -> pl.DataFrame:
         """Per group of the key's leading columns: rows, distinct last key column, date bounds.
@@ -178,7 +234,8 @@ class _TableRead:
         Computed once per table (one grouped pass) and shared by the key rule and the
         cross-table rules of attendance. ``riders`` are further aggregations a caller asked
         for in the same pass (the release's per-student attendance summary), so that a big
-        table is scanned once for validation and derivation together.
+        table is scanned once for validation and derivation together. ``masks`` (attendance
+        only) are the allowed days: a group with a day outside them gets ``__off``.
         """
         if self._groups is None:
             *lead, last = self.schema.key
@@ -188,7 +245,7 @@ class _TableRead:
                 *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
             ]
             if self.schema.column(last).type == "date":
-                groups = _distinct_days(self.typed(), lead, last, bounds, self.riders)
+                groups = _distinct_days(self.typed(), lead, last, bounds, self.riders, self.masks)
             else:
                 groups = self.typed().group_by(lead).agg(
                     pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *self.riders
@@ -197,8 +254,17 @@ class _TableRead:
         return self._groups
 
 
+def _dtype_name(dtype: pl.DataType) -> str:
+    return type(dtype).__name__ if not isinstance(dtype, type) else dtype.__name__
+
+
 def _distinct_days(
-    lf: pl.LazyFrame, lead: list[str], day: str, bounds: list[pl.Expr], riders: Sequence[pl.Expr]
+    lf: pl.LazyFrame,
+    lead: list[str],
+    day: str,
+    bounds: list[pl.Expr],
+    riders: Sequence[pl.Expr],
+    masks: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Rows and distinct days per group, without a hash set per group.
 
@@ -209,12 +275,12 @@ def _distinct_days(
     always leaves fewer bits than rows, so no duplicate is missed; days outside the year
     may share a bit and make a group a suspect, which the exact check then clears. Riders
     must be sums or counts, since they are added up across a group's words.
+
+    ``masks`` (``__word``, ``__allowed`` and optionally ``school_id``) give the allowed days;
+    a group with a day outside them gets ``__off`` true: the calendar form's
+    ``outside_calendar`` and the daily form's weekend days, found in this same pass.
     """
-    offset = pl.col(day).cast(pl.Int32) % 512
-    words = lf.with_columns(
-        (offset // 64).alias("__word"),
-        pl.lit(2, dtype=pl.UInt64).pow((offset % 64).cast(pl.UInt64)).alias("__bit"),
-    )
+    words = lf.with_columns(day_bits(day))
     names = [r.meta.output_name() for r in riders]
     per_word = words.group_by(*lead, "__word").agg(
         pl.len().alias("__n"),
@@ -222,23 +288,36 @@ def _distinct_days(
         *bounds,
         *riders,
     )
+    off: list[pl.Expr] = []
+    if masks is not None:
+        on = [c for c in masks.collect_schema().names() if c != "__allowed"]
+        per_word = per_word.join(masks, on=on, how="left").with_columns(
+            __off=(pl.col("__bits") & ~pl.col("__allowed").fill_null(0)) != 0
+        )
+        off = [pl.col("__off").any()]
     return per_word.group_by(lead).agg(
         pl.col("__n").sum(),
         pl.col("__bits").bitwise_count_ones().sum().cast(pl.UInt32).alias("__u"),
         *[pl.col(b.meta.output_name()).min() for b in bounds if b.meta.output_name().startswith("__first_")],
         *[pl.col(b.meta.output_name()).max() for b in bounds if b.meta.output_name().startswith("__last_")],
         *[pl.col(name).sum() for name in names],
+        *off,
     )
 
 
-def _unreadable(table: str, file: TableFile, exc: Exception | None) -> Finding:
+def _unreadable(table: str, file: TableFile | None, exc: BaseException | None) -> Finding:
     # The parser's own message can quote a line of the file (a name, a birth date): keep only
     # the kind of problem, never the line.
     kind = f" ({type(exc).__name__})" if exc is not None else ""
+    if file is None:
+        return _finding("unreadable_file", table, None, f"table {table} could not be read{kind}")
+    expected = (
+        "UTF-8 CSV with a header row and the same number of fields on every line"
+        if file.format == "csv" else "a Parquet file"
+    )
     return _finding(
         "unreadable_file", table, file,
-        f"{file.path.name} could not be read as {file.format.upper()}{kind}: expected UTF-8 "
-        "CSV with a header row and the same number of fields on every line",
+        f"{file.path.name} could not be read as {file.format.upper()}{kind}: expected {expected}",
     )
 
 
@@ -260,7 +339,7 @@ def _pandera_findings(read: _TableRead) -> list[Finding]:
     assert file is not None
     header = read.header_columns
     header_check = [_repeated_header_check(header)] if header else None
-    schema = pandera_schema(read.schema, read.source, header_check, with_key=False)
+    schema = pandera_schema(read.schema, read.usable_source, header_check, with_key=False)
     try:
         with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
             schema.validate(read.raw(), lazy=True)
@@ -312,6 +391,12 @@ def _message(code: str, schema: TableSchema, column: str | None, file: TableFile
     expected = spec.expected() if spec else "a valid value"
     if code == "missing_value":
         return f"{where}: column {column} is required but has empty cells"
+    if code == "empty_id":
+        return f"{where}: column {column} has empty identifiers"
+    if code == "id_whitespace":
+        return f"{where}: column {column} has identifiers with leading or trailing whitespace"
+    if code == "invalid_text":
+        return f"{where}: column {column} has cells with a NUL byte or bytes that are not UTF-8"
     return f"{where}: column {column} has cells that are not {expected}"
 
 
@@ -324,7 +409,7 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
     key = list(read.schema.key)
     file = read.file
     assert file is not None
-    if not key:
+    if not key or not read.usable(*key):
         return []
     *lead, last = key
     if lead:
@@ -345,112 +430,46 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
     )]
 
 
-# ---------------------------------------------------------------------------------------
-# Cross-table rules
+def _text_findings(read: _TableRead) -> list[Finding]:
+    """Ids with surrounding whitespace, and NUL bytes or bytes that are not UTF-8 in text.
 
-
-def _flag_findings(
-    lf: pl.LazyFrame, flags: Mapping[str, tuple[str, str, pl.Expr]], table: str, file: TableFile
-) -> list[Finding]:
-    """Count and sample rows for several row-level flags in one query over ``lf``.
-
-    ``flags`` maps a finding key to (code, column, boolean expression); nulls count as False.
+    CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding at their
+    line, not an unreadable file. The leading key columns of a big table (attendance's
+    student_id and school_id) are checked on the distinct groups of the grouped pass, and
+    read again row by row only when a group is at fault, so they cost no scan of their own.
     """
-    exprs = []
-    for key, (_, _, flag) in flags.items():
-        flag = flag.fill_null(False)
-        exprs.append(flag.sum().alias(f"{key}__n"))
-        exprs.append(pl.col(ROW).filter(flag).head(MAX_EXAMPLE_ROWS).implode().alias(f"{key}__rows"))
-    if not exprs:
+    specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
+    if not specs:
         return []
-    result = lf.select(exprs).collect(engine="streaming").row(0, named=True)
-    findings = []
-    for key, (code, column, _) in flags.items():
-        count = result[f"{key}__n"] or 0
-        if count:
-            findings.append(_finding(
-                code, table, file, _cross_message(code, table, column, file),
-                column=column, count=int(count), rows=tuple(sorted(result[f"{key}__rows"])),
+    flags: list[Flag] = []
+    for spec in specs:
+        col = pl.col(spec.name)
+        flags.append(Flag(
+            "invalid_text", spec.name, col.str.contains("\x00", literal=True) | col.str.contains("\ufffd", literal=True),
+            f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
+        ))
+        if spec.type == "id":
+            stripped = col.str.strip_chars()
+            flags.append(Flag(
+                "id_whitespace", spec.name, (stripped != col) & (stripped.str.len_chars() > 0),
+                f"column {spec.name} has identifiers with leading or trailing whitespace "
+                "(000007 and '000007 ' would be two students)",
             ))
-    return findings
-
-
-def _cross_message(code: str, table: str, column: str, file: TableFile) -> str:
-    name = file.path.name
-    return {
-        "unknown_student": f"{name}: {column} not found in students",
-        "unknown_school": f"{name}: {column} not found in schools",
-        "outside_school_year": f"{name}: {column} falls outside the school year",
-        "outside_enrollment": f"{name}: attendance days outside every enrollment of the student at that school",
-        "exit_before_entry": f"{name}: exit_date is before entry_date",
-        "revoked_before_granted": f"{name}: revoked_on is before granted_on",
-        "wrong_school_year": f"{name}: {column} differs from the extract's school year",
-    }[code]
-
-
-def _enrollment_intervals(enrollments: pl.LazyFrame) -> tuple[pl.DataFrame, int]:
-    """Per (student, school): the enrollment intervals as columns entry_k/exit_k (small)."""
-    grouped = (
-        enrollments.filter(pl.col("entry_date").is_not_null())
-        .group_by("student_id", "school_id")
-        .agg(pl.col("entry_date", "exit_date").sort_by("entry_date"))
-        .collect()
-    )
-    width = int(grouped["entry_date"].list.len().max() or 0)
-    intervals = grouped.select(
-        "student_id",
-        "school_id",
-        pl.lit(True).alias("__enrolled"),
-        *[pl.col("entry_date").list.get(k, null_on_oob=True).alias(f"__entry{k}") for k in range(width)],
-        *[pl.col("exit_date").list.get(k, null_on_oob=True).alias(f"__exit{k}") for k in range(width)],
-    )
-    return intervals, width
-
-
-def _inside_enrollment(date: str, width: int) -> pl.Expr:
-    day = pl.col(date)
-    inside = [
-        (day >= pl.col(f"__entry{k}")) & (pl.col(f"__exit{k}").is_null() | (day <= pl.col(f"__exit{k}")))
-        for k in range(width)
-    ]
-    return pl.any_horizontal([i.fill_null(False) for i in inside]) if inside else pl.lit(False)
-
-
-def _suspect_attendance_groups(
-    groups: pl.DataFrame,
-    intervals: pl.DataFrame,
-    students: pl.LazyFrame | None,
-    schools: pl.LazyFrame | None,
-    year: SchoolYear,
-) -> pl.DataFrame:
-    """The (student, school) groups of attendance that may break a cross-table rule.
-
-    The grouped pass of the key rule (first and last day per group) clears the usual case: a
-    known student at a known school, all days in the year and inside the group's only
-    enrollment. Only the remaining groups are checked row by row, so a valid extract scans
-    attendance once.
-    """
-    keys = ["student_id", "school_id"]
-    lf = groups.lazy().rename({"__first_date": "__first", "__last_date": "__last"})
-    lf = lf.join(students, on="student_id", how="left") if students is not None else lf.with_columns(pl.lit(True).alias("__known_student"))
-    lf = lf.join(schools, on="school_id", how="left") if schools is not None else lf.with_columns(pl.lit(True).alias("__known_school"))
-    single = intervals.filter(pl.col("__entry1").is_null()) if "__entry1" in intervals.columns else intervals
-    lf = lf.join(single.lazy().select(*keys, "__entry0", "__exit0"), on=keys, how="left")
-    clear = (
-        pl.col("__known_student").is_not_null()
-        & pl.col("__known_school").is_not_null()
-        & (pl.col("__first") >= year.start)
-        & (pl.col("__last") <= year.end)
-        & (pl.col("__first") >= pl.col("__entry0"))
-        & (pl.col("__exit0").is_null() | (pl.col("__last") <= pl.col("__exit0")))
-    )
-    return lf.filter(~clear.fill_null(False)).select(keys).collect()
+    key = read.schema.key
+    lead = set(key[:-1]) if len(key) > 1 and read.usable(*key) else set()
+    on_groups = [f for f in flags if f.column in lead]
+    if on_groups:
+        groups = read.group_stats().select(sorted(lead))
+        if not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
+            flags = [f for f in flags if f.column not in lead]
+    assert read.file is not None
+    return flag_findings(read.typed(), flags, read.schema.name, read.file)
 
 
 def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[Finding]]:
     """The extract's school year: the most common ``school_year`` of enrollments."""
     read = reads["enrollments"]
-    if not read.readable:
+    if not read.usable("school_year"):
         return None, []
     counts = (
         read.typed().group_by("school_year").len().sort("len", "school_year", descending=[True, False])
@@ -466,60 +485,6 @@ def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[F
     return str(counts["school_year"][0]), []
 
 
-def _cross_findings(reads: Mapping[str, _TableRead], year: SchoolYear) -> list[Finding]:
-    typed = {name: r.typed() for name, r in reads.items() if r.readable}
-    findings: list[Finding] = []
-    students = typed["students"].select("student_id", pl.lit(True).alias("__known_student")).unique("student_id") if "students" in typed else None
-    schools = typed["schools"].select("school_id", pl.lit(True).alias("__known_school")).unique("school_id") if "schools" in typed else None
-
-    def known(lf: pl.LazyFrame, flags: dict, school_optional: bool = False) -> pl.LazyFrame:
-        if students is not None:
-            lf = lf.join(students, on="student_id", how="left")
-            flags["student"] = ("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null())
-        if schools is not None and "school_id" in lf.collect_schema():
-            lf = lf.join(schools, on="school_id", how="left")
-            flags["school"] = ("unknown_school", "school_id", pl.col("__known_school").is_null() & pl.col("school_id").is_not_null())
-        return lf
-
-    def outside(column: str) -> pl.Expr:
-        return (pl.col(column) < year.start) | (pl.col(column) > year.end)
-
-    for name in ("enrollments", "attendance", "discipline", "grades", "service_contacts", "consents"):
-        if name not in typed:
-            continue
-        lf, flags = typed[name], {}
-        if name == "attendance" and "enrollments" in typed:
-            intervals, width = _enrollment_intervals(typed["enrollments"])
-            suspects = _suspect_attendance_groups(reads[name].group_stats(), intervals, students, schools, year)
-            # Only the suspect groups are read again, before any join: is_in on a few ids is
-            # answered cheaply by the Parquet reader; the semi join keeps exactly those groups.
-            ids = suspects["student_id"].drop_nulls().unique()
-            lf = lf.filter(pl.col("student_id").is_in(ids.implode()) | pl.col("student_id").is_null())
-            lf = lf.join(suspects.lazy(), on=["student_id", "school_id"], how="semi", nulls_equal=True)
-            lf = lf.join(intervals.lazy(), on=["student_id", "school_id"], how="left")
-            flags["enrolled"] = (
-                "outside_enrollment", "date",
-                pl.col("date").is_not_null() & ~_inside_enrollment("date", width),
-            )
-        lf = known(lf, flags)
-        match name:
-            case "enrollments":
-                flags["year"] = ("wrong_school_year", "school_year", pl.col("school_year") != year.label)
-                flags["exit"] = ("exit_before_entry", "exit_date", pl.col("exit_date") < pl.col("entry_date"))
-            case "attendance":
-                flags["year"] = ("outside_school_year", "date", outside("date"))
-            case "discipline":
-                flags["year"] = ("outside_school_year", "incident_date", outside("incident_date"))
-            case "grades":
-                flags["year"] = ("wrong_school_year", "school_year", pl.col("school_year") != year.label)
-            case "consents":
-                flags["revoked"] = ("revoked_before_granted", "revoked_on", pl.col("revoked_on") < pl.col("granted_on"))
-        file = reads[name].file
-        assert file is not None
-        findings += _flag_findings(lf, flags, name, file)
-    return findings
-
-
 # ---------------------------------------------------------------------------------------
 
 
@@ -533,7 +498,7 @@ def _reads(
     unknown = set(riders) - {n for n in TABLES if len(schemas[n].key) > 1}
     if unknown:
         raise ValueError(f"riders need a table with a key of two or more columns, not {sorted(unknown)}")
-    return {name: _TableRead(folder, schemas[name], riders.get(name, ()), workdir) for name in TABLES}
+    return {name: _TableRead(folder, schemas[name], riders.get(name, ()), workdir) for name in ALL_TABLES}
 
 
 def validate(folder: str | Path, *, school_year: str | None = None) -> ValidationReport:
@@ -561,50 +526,103 @@ def _validate(
     findings: list[Finding] = []
     for read in reads.values():
         findings += read.findings
-        if read.readable:
-            table_findings = _pandera_findings(read)
-            if any(f.code == "unreadable_file" for f in table_findings):
-                read.readable = False
-            else:
-                try:
-                    table_findings += _key_findings(read, read.typed())
-                except (pl.exceptions.PolarsError, OSError) as exc:
-                    read.readable = False
-                    table_findings.append(_unreadable(read.schema.name, read.file, exc))  # type: ignore[arg-type]
-            findings += table_findings
     year_findings: list[Finding] = []
     if school_year is None:
-        school_year, year_findings = _school_year_of(reads)
+        try:
+            school_year, year_findings = _school_year_of(reads)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            school_year, year_findings = None, [_unreadable("enrollments", reads["enrollments"].file, exc)]
     findings += year_findings
     try:
         year = SchoolYear.parse(school_year) if school_year else None
     except ValueError as exc:
         raise ExtractError(f"{exc}; give --school-year like 2025-2026") from None
-    if year is not None:
-        findings += _cross_findings(reads, year)
+    # The calendar's rules run first: attendance's grouped pass checks its days against it.
+    for name in (*OPTIONAL_TABLES, *TABLES):
+        findings += _table_findings(reads, name, year)
+    findings += _empty_findings(reads)
+    findings += cross_findings(reads, year)
     tables = tuple(
         TableInfo(
             table=name,
             file=str(r.file.path) if r.file else None,
             format=r.file.format if r.file else None,
-            rows=_row_count(r) if r.readable else None,
+            rows=r.rows if r.readable else None,
         )
         for name, r in reads.items()
+        if r.present or not r.schema.optional
     )
     report = ValidationReport(
         folder=str(folder),
         school_year=year.label if year else None,
         tables=tables,
-        findings=sort_findings(findings, TABLES),
+        findings=sort_findings(findings, ALL_TABLES),
     )
     return report, reads
 
 
-def _row_count(read: _TableRead) -> int | None:
+def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear | None) -> list[Finding]:
+    """The per-table rules of one table (pandera, then the key), and its row count."""
+    read = reads[name]
+    if not read.readable:
+        return []
+    if name == "attendance" and year is not None:
+        read.masks = _allowed_days(reads, year)
+    findings = _pandera_findings(read)
+    if any(f.code == "unreadable_file" for f in findings):
+        read.readable = False
+        return findings
     try:
-        return int(read.raw().select(pl.len()).collect().item())
-    except pl.exceptions.PolarsError:
+        findings += _key_findings(read, read.typed())
+        findings += _text_findings(read)
+        read.rows = int(read.raw().select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        read.readable = False
+        findings.append(_unreadable(read.schema.name, read.file, exc))
+    return findings
+
+
+def _allowed_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.LazyFrame | None:
+    """The days attendance may fall on, as masks for its grouped pass: the school's calendar
+    days (calendar form), or the weekdays of the year (daily form)."""
+    calendar = reads["calendar"]
+    if not calendar.present:
+        return weekday_masks(year)
+    if not calendar.usable("school_id", "date"):
         return None
+    return calendar_masks(calendar.typed(), year).collect().lazy()
+
+
+def _empty_findings(reads: Mapping[str, _TableRead]) -> list[Finding]:
+    """Header-only tables that mean "not supplied" (warnings), and an empty calendar (error)."""
+    findings = []
+    calendar_form = reads["calendar"].present
+    for name in EMPTY_MEANS_NOT_SUPPLIED:
+        read = reads[name]
+        if read.rows != 0:
+            continue
+        if name == "attendance" and calendar_form:
+            findings.append(_finding(
+                "no_exceptions", name, read.file,
+                f"{read.file.path.name} has no rows: with a calendar this means every student was "  # type: ignore[union-attr]
+                "present on every membership day, which is rare",
+                severity="warning",
+            ))
+        else:
+            findings.append(_finding(
+                "not_supplied", name, read.file,
+                f"{read.file.path.name} has no rows: {name} is taken as not supplied, and the "  # type: ignore[union-attr]
+                "metrics drawn from it are withheld (note not_supplied), not published as zero",
+                severity="warning",
+            ))
+    calendar = reads["calendar"]
+    if calendar.rows == 0:
+        findings.append(_finding(
+            "empty_calendar", "calendar", calendar.file,
+            f"{calendar.file.path.name} has no rows: a calendar lists every instructional day of "  # type: ignore[union-attr]
+            "each school (remove the file if attendance has one row per day)",
+        ))
+    return findings
 
 
 class StagingFolder:
@@ -663,7 +681,7 @@ def load_extract(
         aggregates[name] = read.group_stats().select(*lead, *names)
     return Extract(
         folder=folder,
-        tables={name: typed(r.raw(), r.schema, r.source) for name, r in reads.items()},
+        tables={name: typed(r.raw(), r.schema, r.usable_source) for name, r in reads.items() if r.file is not None},
         files={name: r.file.path for name, r in reads.items() if r.file},
         school_year=SchoolYear.parse(report.school_year),
         report=report,

@@ -56,10 +56,12 @@ from datashare.release.individual import check_fields, individual_tables, source
 from datashare.release.keys import partner_key, student_keys
 from datashare.release.metrics import (
     ALL_SCHOOLS,
+    METRIC_SOURCES,
     METRICS_SCHEMA,
     CoveredUnits,
     all_cells,
     covered_units,
+    withhold_not_supplied,
 )
 from datashare.release.types import (
     AGREEMENT_INDEX,
@@ -344,6 +346,12 @@ def release_all(
         for group in groups
     ]
     tables = [t for t in tables if t.width]
+    missing = sorted(m for m, source in METRIC_SOURCES.items() if source in prepared.summaries.not_supplied)
+
+    def supplied(frame: pl.DataFrame) -> pl.DataFrame:
+        """Figures of metrics whose table was supplied: the others are never published."""
+        return frame.filter(~pl.col("metric").is_in(missing)) if missing and frame.height else frame
+
     table = pl.concat(tables) if tables else pl.DataFrame()
     for partner, earlier in sorted(earlier_by_partner.items()) if table.height else ():
         mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
@@ -351,7 +359,7 @@ def release_all(
         sources_old = [_old_source(position, release) for position, release in enumerate(earlier)]
         for _round in range(MAX_ROUNDS):
             new_sources = [
-                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_all, table)
+                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_all, supplied(table))
                 for n, index in enumerate(mine)
                 if by_index[index].aggregate is not None
             ]
@@ -365,6 +373,8 @@ def release_all(
             table = suppress_more(table, targets)
 
     final = finish(table) if table.height else table
+    # A metric drawn from a table supplied header-only is withheld, never published as zero.
+    final = withhold_not_supplied(final, prepared.summaries.not_supplied) if final.height else final
     aggregates = split_by_agreement(final.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)) if final.height else {}
     suppression = reason_counts(final) if final.height else {}
 
@@ -394,7 +404,7 @@ def release_all(
         record = _ledger_record(
             ledger_now[index],
             agreement,
-            table.filter(pl.col(AGREEMENT_INDEX) == index) if table.height else table,
+            supplied(table).filter(pl.col(AGREEMENT_INDEX) == index) if table.height else table,
             eligible_all.filter(pl.col(AGREEMENT_INDEX) == index).get_column("student"),
             mine_released.select("student_id", "student").join(mine_keys.select("student_id", "student_key"), on="student_id"),
         )

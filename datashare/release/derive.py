@@ -9,12 +9,25 @@ extract.
 The population of a school is its enrollments that overlap the school year: a student
 enrolled twice at one school counts once there. Every enrolled student gets a summary row
 (zero days, zero incidents, not graded when the other tables hold nothing for them).
+
+In the calendar form (a ``calendar`` table, CONTRACT section 1) attendance holds the
+exceptions only. A student's enrolled days are then the calendar days of the school inside
+their enrollments, counted by interval arithmetic (:func:`membership_days`): a running
+count of each school's calendar days, looked up at each enrollment's first and last day.
+Nothing is expanded to one row per student per day, and the exception rows are summed in
+the same pass as the daily form's rows, so both forms of one district give equal summaries.
+
+A header-only ``attendance`` (daily form), ``discipline`` or ``grades`` table means "not
+supplied": :attr:`Summaries.not_supplied` names it, and the metrics drawn from it are
+withheld rather than published as zero.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import datetime as dt
 
 import polars as pl
 
@@ -61,6 +74,8 @@ class Summaries:
 
     enrolled: pl.DataFrame
     student_school: pl.DataFrame
+    not_supplied: frozenset[str] = frozenset()
+    """Tables supplied header-only (``attendance`` in the daily form, ``discipline``, ``grades``)."""
 
 
 def _in_year(column: str, school_year: SchoolYear) -> pl.Expr:
@@ -101,6 +116,48 @@ def attendance_summary(attendance: pl.LazyFrame, school_year: SchoolYear) -> pl.
         attendance.filter(_in_year("date", school_year))
         .group_by("school_id", "student_id")
         .agg(attendance_aggregations())
+    )
+
+
+CALENDAR = "calendar"
+"""The optional table that switches attendance to the calendar form."""
+
+
+def membership_days(calendar: pl.LazyFrame, enrollments: pl.LazyFrame, school_year: SchoolYear) -> pl.LazyFrame:
+    """Membership days per (school_id, student_id): calendar days inside the enrollments.
+
+    Interval arithmetic, never one row per day: each school's calendar days get their
+    running count; an enrollment from ``entry`` to ``exit`` (null: the end of the school
+    year), clipped to the year, holds count(days <= exit) - count(days < entry) of them.
+    The two counts are as-of joins on the small calendar. Enrollments of one student at one
+    school do not overlap in a valid extract, so their days add up.
+    """
+    days = (
+        calendar.filter(_in_year("date", school_year))
+        .select("school_id", "date")
+        .unique()
+        .sort("school_id", "date")
+        .with_columns(__upto=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("school_id"))
+        .sort("date")
+    )
+    spans = enrollments.select(
+        "school_id",
+        "student_id",
+        (pl.max_horizontal(pl.col("entry_date"), pl.lit(school_year.start)) - dt.timedelta(days=1)).alias("__before"),
+        pl.min_horizontal(pl.col("exit_date").fill_null(school_year.end), pl.lit(school_year.end)).alias("__last"),
+    ).filter(pl.col("__before").is_not_null() & pl.col("__last").is_not_null())
+
+    def count_upto(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
+        ranks = days.rename({"date": column, "__upto": f"{column}_n"})
+        return (
+            frame.sort(column)
+            .join_asof(ranks, on=column, by="school_id", strategy="backward", check_sortedness=False)
+            .with_columns(pl.col(f"{column}_n").fill_null(0))
+        )
+
+    counted = count_upto(count_upto(spans, "__last"), "__before")
+    return counted.group_by("school_id", "student_id").agg(
+        (pl.col("__last_n") - pl.col("__before_n")).clip(lower_bound=0).sum().cast(pl.Int64).alias("__membership")
     )
 
 
@@ -147,17 +204,46 @@ def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Summa
         if ATTENDANCE_SUMMARY in tables
         else attendance_summary(tables["attendance"], school_year)
     )
-    enrolled, attendance, discipline, grades = pl.collect_all(
+    calendar_form = CALENDAR in tables
+    keys = ["school_id", "student_id"]
+    membership_lf = (
+        membership_days(tables[CALENDAR], tables["enrollments"], school_year)
+        if calendar_form
+        else pl.LazyFrame(schema={"school_id": pl.String, "student_id": pl.String, "__membership": pl.Int64})
+    )
+    rows_lf = pl.concat(
+        [tables[name].select(pl.len().alias(name)) for name in ("attendance", "discipline", "grades")],
+        how="horizontal",
+    )
+    enrolled, attendance, discipline, grades, membership, rows = pl.collect_all(
         [
             enrolled_lf,
             attendance_lf,
             discipline_summary(tables["discipline"], school_year),
             grades_summary(tables["grades"], school_year),
+            membership_lf,
+            rows_lf,
         ],
         engine="streaming",
     )
-    keys = ["school_id", "student_id"]
+    empty = {name for name in rows.columns if rows[name][0] == 0}
+    not_supplied = frozenset(empty - {"attendance"} if calendar_form else empty)
     days = ("days_enrolled", "days_present", "days_excused", "days_unexcused")
+    if calendar_form:
+        # Exceptions only: a membership day without a row is present.
+        absent = pl.col("days_excused") + pl.col("days_unexcused")
+        attendance = (
+            membership.lazy()
+            .join(attendance.lazy().select(*keys, "days_excused", "days_unexcused"), on=keys, how="left")
+            .select(
+                *keys,
+                pl.col("__membership").alias("days_enrolled"),
+                (pl.col("__membership") - absent.fill_null(0)).alias("days_present"),
+                pl.col("days_excused").fill_null(0),
+                pl.col("days_unexcused").fill_null(0),
+            )
+            .collect()
+        )
     summary = (
         enrolled.lazy()
         .join(attendance.lazy(), on=keys, how="left")
@@ -177,7 +263,7 @@ def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Summa
         .sort(keys)
         .collect()
     )
-    return Summaries(enrolled=enrolled.sort(keys), student_school=summary)
+    return Summaries(enrolled=enrolled.sort(keys), student_school=summary, not_supplied=not_supplied)
 
 
 def student_columns() -> list[pl.Expr]:

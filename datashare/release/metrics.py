@@ -58,6 +58,19 @@ METRIC_DEFINITIONS: dict[str, tuple[pl.Expr, pl.Expr]] = {
 }
 """metric -> (which students count, the per-student value); see the module docstring."""
 
+METRIC_SOURCES: dict[str, str] = {
+    "attendance_rate": "attendance",
+    "chronic_absence_rate": "attendance",
+    "suspension_rate": "discipline",
+    "incidents_per_student": "discipline",
+    "mean_gpa": "grades",
+    "course_failure_rate": "grades",
+}
+"""The extract table each metric is drawn from (for ``not_supplied``)."""
+
+NOT_SUPPLIED = "not_supplied"
+"""``note`` of a metric whose source table was supplied header-only (CONTRACT section 1)."""
+
 CELLS_SCHEMA: dict[str, pl.DataType] = {
     "school_id": pl.String(),
     "school_name": pl.String(),
@@ -152,6 +165,32 @@ def covered_units(student_school: pl.DataFrame, schools: pl.DataFrame) -> Covere
     units = pl.concat([student_school, pool_all(student_school)]).with_columns(school_order=order)
     totals = _sums(units.lazy().with_columns(released=pl.lit(False)), ["school_order"]).drop("released_n")
     return CoveredUnits(schools=names, units=units, totals=totals.collect())
+
+
+def withhold_not_supplied(table: pl.DataFrame, not_supplied: frozenset[str]) -> pl.DataFrame:
+    """Withhold every figure of the metrics drawn from a table supplied header-only.
+
+    An empty discipline table is "not supplied", not "no incidents": its metrics would
+    otherwise publish a suspension rate of 0 for every school. ``table`` is a disclosed
+    comparison (:func:`~datashare.release.disclosure.disclose`); on those metrics' rows the
+    numbers are null, each ``_display`` reads ``not supplied``, ``note`` is
+    :data:`NOT_SUPPLIED`, and no suppression reason is counted (nothing was suppressed).
+    """
+    metrics = sorted(m for m, source in METRIC_SOURCES.items() if source in not_supplied)
+    if not metrics:
+        return table
+    hit = pl.col("metric").is_in(metrics)
+    numbers = [c for c in ("served_n", "served_value", "comparison_n", "comparison_value", "difference") if c in table.columns]
+    reasons = [c for c in ("served_reason", "comparison_reason") if c in table.columns]
+    return table.with_columns(
+        *(pl.when(hit).then(None).otherwise(pl.col(c)).alias(c) for c in numbers + reasons),
+        *(
+            pl.when(hit).then(pl.lit("not supplied")).otherwise(pl.col(c)).alias(c)
+            for c in ("served_display", "comparison_display")
+        ),
+        suppressed=pl.when(hit).then(False).otherwise(pl.col("suppressed")),
+        note=pl.when(hit).then(pl.lit(NOT_SUPPLIED)).otherwise(pl.col("note")),
+    )
 
 
 def comparison_cells(

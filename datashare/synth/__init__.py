@@ -67,14 +67,23 @@ def synthesize(
     seed: int = 7,
     school_year: str = "2025-2026",
     format: Literal["csv", "parquet"] = "csv",  # noqa: A002 - the CLI option's name
+    attendance: Literal["daily", "events"] = "daily",
     progress: Callable[[str], None] | None = None,
 ) -> SynthSummary:
     """Write the eight extract tables of a synthetic district into ``out_dir``.
+
+    ``attendance="daily"`` writes one attendance row per student per school day;
+    ``"events"`` writes the calendar form: a ``calendar`` table (every school's instructional
+    days) and attendance rows only for the days a student was not simply present. The same
+    seed draws the same district either way, so both forms release identical data files.
 
     ``out_dir`` is created if absent; if it already holds an extract file the call raises
     :class:`~datashare.errors.SynthOutputExists` and writes nothing.
     """
     _check(students, schools, partners, seed, format)
+    if attendance not in ("daily", "events"):
+        raise SynthError(f"attendance: expected daily or events, got {attendance!r}")
+    events = attendance == "events"
     say = progress or (lambda _message: None)
     out_dir = Path(out_dir)
     cal = calendar(school_year)
@@ -84,7 +93,7 @@ def synthesize(
     enr = make_enrollments(people, school_table, cal, rng)
     partner_list = _partners.make_partners(partners, school_table, rng)
 
-    writer = ExtractWriter(out_dir, format)
+    writer = ExtractWriter(out_dir, format, (*TABLES, "calendar") if events else TABLES)
     try:
         writer.write(
             "schools",
@@ -94,6 +103,8 @@ def synthesize(
                 "district_id": [DISTRICT_ID] * schools,
             },
         )
+        if events:
+            writer.write("calendar", _activity.calendar_rows(school_table, cal))
         next_incident, next_consent = 1, 1
         for chunk, first in enumerate(range(0, students, CHUNK_STUDENTS)):
             end = min(first + CHUNK_STUDENTS, students)
@@ -102,7 +113,8 @@ def synthesize(
             args = (enr, rows, people, school_table, cal)
             writer.write("students", {k: v[first:end] for k, v in people.columns.items()})
             writer.write("enrollments", _activity.enrollment_rows(*args))
-            writer.write("attendance", _activity.attendance(*args, streams[_ATTENDANCE]))
+            days = _activity.attendance(*args, streams[_ATTENDANCE])
+            writer.write("attendance", _activity.exceptions_only(days) if events else days)
             incidents, used = _activity.discipline(*args, streams[_DISCIPLINE], next_incident)
             writer.write("discipline", incidents)
             next_incident += used
@@ -125,7 +137,7 @@ def synthesize(
     except BaseException:
         writer.abort()
         raise
-    say(f"wrote {len(TABLES)} tables to {out_dir}")
+    say(f"wrote {len(writer.tables)} tables to {out_dir}")
     return SynthSummary(
         out_dir=out_dir,
         format=format,

@@ -90,6 +90,21 @@ def attendance(
     }
 
 
+def exceptions_only(days: dict[str, Any]) -> dict[str, Any]:
+    """The calendar form of attendance rows: every row but the plain ``present`` ones."""
+    keep = pc.not_equal(days["status"], "present")
+    return {name: pc.filter(column, keep) for name, column in days.items()}
+
+
+def calendar_rows(schools: Schools, cal: Calendar) -> dict[str, Any]:
+    """The ``calendar`` table: every school meets on every day of the synthetic calendar."""
+    n = len(schools.ids)
+    return {
+        "school_id": schools.ids.take(pa.array(np.repeat(np.arange(n), len(cal.days)))),
+        "date": pa.array(np.tile(cal.days, n)),
+    }
+
+
 def discipline(
     enr: Enrollments, rows: slice, students: Students, schools: Schools, cal: Calendar,
     rng: np.random.Generator, first_incident: int,

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datashare.errors import SynthError, SynthOutputExists
-from datashare.extract.schema import TABLES, load_schemas
+from datashare.extract.schema import ALL_TABLES, TABLES, load_schemas
 
 _BATCH_ROWS = 1 << 20  # rows per Parquet row group
 _ARROW = {
@@ -29,7 +29,7 @@ def existing_extract_files(out_dir: Path) -> list[str]:
     """Names of the extract files already in ``out_dir``."""
     if not out_dir.is_dir():
         return []
-    names = {f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet")}
+    names = {f"{t}.{ext}" for t in ALL_TABLES for ext in ("csv", "parquet")}
     return sorted(p.name for p in out_dir.iterdir() if p.name in names)
 
 
@@ -40,7 +40,7 @@ class ExtractWriter:
     validator or a release would read.
     """
 
-    def __init__(self, out_dir: Path, fmt: str) -> None:
+    def __init__(self, out_dir: Path, fmt: str, tables: tuple[str, ...] = TABLES) -> None:
         clash = existing_extract_files(out_dir)
         if clash:
             raise SynthOutputExists(
@@ -53,10 +53,11 @@ class ExtractWriter:
             message = f"{out_dir}: cannot create the output folder ({exc.strerror})"
             raise SynthError(message) from exc
         self.fmt = fmt
-        self.paths = {t: out_dir / f"{t}.{fmt}" for t in TABLES}
-        self._partial = {t: out_dir / f".{t}.{fmt}.partial" for t in TABLES}
+        self.tables = tables
+        self.paths = {t: out_dir / f"{t}.{fmt}" for t in tables}
+        self._partial = {t: out_dir / f".{t}.{fmt}.partial" for t in tables}
         self._writers: dict[str, Any] = {}
-        self.rows = dict.fromkeys(TABLES, 0)
+        self.rows = dict.fromkeys(tables, 0)
 
     def write(self, table: str, columns: dict[str, Any]) -> None:
         """Append one chunk of ``table`` given as its columns (arrow arrays or numpy)."""
@@ -80,7 +81,7 @@ class ExtractWriter:
 
     def close(self) -> dict[str, Path]:
         """Finish every file (an empty table keeps its header) and give it its name."""
-        for table in TABLES:
+        for table in self.tables:
             self._writer(table).close()
             self._partial[table].replace(self.paths[table])
         return dict(self.paths)

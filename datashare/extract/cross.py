@@ -1,0 +1,311 @@
+"""Cross-table rules of the extract: ids, the school year, enrollments, the calendar form.
+
+Each rule is a row-level flag evaluated by polars; the flags of one table are counted in
+one query. A rule runs whenever the columns it needs could be read: a broken column hides
+only the rules that need it, and the id rules run even when the school year is unknown.
+
+Attendance, the big table, is not scanned again for its rules: the validator's grouped
+pass (``group_stats``) already gives each (student, school) its first and last day and,
+through day masks, whether any day falls off the calendar (calendar form) or on a weekend
+(daily form). Only the groups that may break a rule are read again, row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from datashare.extract.read import ROW, TableFile
+from datashare.extract.report import MAX_EXAMPLE_ROWS, Finding, make_finding
+from datashare.schoolyear import SchoolYear
+
+OPEN_END = dt.date(9999, 12, 31)
+"""Stands for a null ``exit_date`` (still enrolled) when enrollments are compared."""
+
+MASK_DAYS = 512
+"""Days are mapped to bits modulo 512: the days of one school year never share a bit."""
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A row-level rule: rows where ``expr`` is true (nulls count as false) are a finding."""
+
+    code: str
+    column: str
+    expr: pl.Expr
+    message: str
+    severity: str = "error"
+
+
+def day_bits(date: str) -> list[pl.Expr]:
+    """The 64-bit word and bit of a day in a :data:`MASK_DAYS`-bit mask."""
+    offset = pl.col(date).cast(pl.Int32) % MASK_DAYS
+    return [
+        (offset // 64).alias("__word"),
+        pl.lit(2, dtype=pl.UInt64).pow((offset % 64).cast(pl.UInt64)).alias("__bit"),
+    ]
+
+
+def day_masks(days: pl.LazyFrame, by: list[str]) -> pl.LazyFrame:
+    """Per ``by`` and word, the mask of the days given (column ``date``)."""
+    return (
+        days.filter(pl.col("date").is_not_null())
+        .with_columns(day_bits("date"))
+        .group_by(*by, "__word")
+        .agg(pl.col("__bit").bitwise_or().alias("__allowed"))
+    )
+
+
+def weekday_masks(year: SchoolYear) -> pl.LazyFrame:
+    """The mask of Monday to Friday of the school year (daily form: a weekend day is a warning)."""
+    days = pl.LazyFrame({"date": pl.date_range(year.start, year.end, eager=True)})
+    return day_masks(days.filter(pl.col("date").dt.weekday() <= 5), [])
+
+
+def calendar_masks(calendar: pl.LazyFrame, year: SchoolYear) -> pl.LazyFrame:
+    """Per school, the mask of its calendar days inside the school year."""
+    inside = pl.col("date").is_between(year.start, year.end)
+    return day_masks(calendar.select("school_id", "date").filter(inside & pl.col("school_id").is_not_null()), ["school_id"])
+
+
+def flag_findings(lf: pl.LazyFrame, flags: list[Flag], table: str, file: TableFile) -> list[Finding]:
+    """Count and sample the rows of every flag in one query over ``lf``."""
+    if not flags:
+        return []
+    exprs = []
+    for i, flag in enumerate(flags):
+        hit = flag.expr.fill_null(False)
+        exprs.append(hit.sum().alias(f"n{i}"))
+        exprs.append(pl.col(ROW).filter(hit).head(MAX_EXAMPLE_ROWS).implode().alias(f"rows{i}"))
+    result = lf.select(exprs).collect(engine="streaming").row(0, named=True)
+    findings = []
+    for i, flag in enumerate(flags):
+        count = int(result[f"n{i}"] or 0)
+        if count:
+            findings.append(make_finding(
+                flag.code, table, file, f"{file.path.name}: {flag.message}",
+                column=flag.column, count=count, rows=tuple(sorted(result[f"rows{i}"])),
+                severity=flag.severity,
+            ))
+    return findings
+
+
+def enrollment_intervals(enrollments: pl.LazyFrame) -> tuple[pl.DataFrame, int]:
+    """Per (student, school): the enrollment intervals as columns ``__entry<k>``/``__exit<k>``.
+
+    Always at least one pair of columns, so that an enrollments table whose entry dates are
+    all unreadable still gives a frame to join (then every attendance day is outside it).
+    """
+    grouped = (
+        enrollments.filter(pl.col("entry_date").is_not_null())
+        .group_by("student_id", "school_id")
+        .agg(pl.col("entry_date", "exit_date").sort_by("entry_date"))
+        .collect()
+    )
+    width = max(int(grouped["entry_date"].list.len().max() or 0), 1)
+    intervals = grouped.select(
+        "student_id",
+        "school_id",
+        *[pl.col("entry_date").list.get(k, null_on_oob=True).alias(f"__entry{k}") for k in range(width)],
+        *[pl.col("exit_date").list.get(k, null_on_oob=True).alias(f"__exit{k}") for k in range(width)],
+    )
+    return intervals, width
+
+
+def inside_enrollment(date: str, width: int) -> pl.Expr:
+    """Whether the day lies inside one of the joined enrollment intervals."""
+    day = pl.col(date)
+    inside = [
+        (day >= pl.col(f"__entry{k}")) & (pl.col(f"__exit{k}").is_null() | (day <= pl.col(f"__exit{k}")))
+        for k in range(width)
+    ]
+    return pl.any_horizontal([i.fill_null(False) for i in inside])
+
+
+def overlapping_enrollment() -> pl.Expr:
+    """An enrollment that starts on or before the last day of an earlier one of the same
+    student at the same school (a null ``exit_date`` runs to the end of the year)."""
+    keys = ["student_id", "school_id"]
+    end = pl.when(pl.col("entry_date").is_not_null()).then(pl.col("exit_date").fill_null(OPEN_END))
+    before = end.cum_max().shift(1).over(keys, order_by="entry_date")
+    return pl.col("entry_date").is_not_null() & (before >= pl.col("entry_date"))
+
+
+def _suspect_groups(
+    groups: pl.DataFrame,
+    intervals: pl.DataFrame | None,
+    students: pl.LazyFrame | None,
+    schools: pl.LazyFrame | None,
+    year: SchoolYear,
+) -> pl.DataFrame:
+    """The (student, school) groups of attendance that may break a rule.
+
+    The grouped pass clears the usual case: a known student at a known school, every day in
+    the year, inside the group's only enrollment and on an allowed day (``__off`` false).
+    """
+    keys = ["student_id", "school_id"]
+    lf = groups.lazy().rename({"__first_date": "__first", "__last_date": "__last"})
+    lf = lf.join(students, on="student_id", how="left") if students is not None else lf.with_columns(__known_student=pl.lit(True))
+    lf = lf.join(schools, on="school_id", how="left") if schools is not None else lf.with_columns(__known_school=pl.lit(True))
+    clear = (
+        pl.col("__known_student").is_not_null()
+        & pl.col("__known_school").is_not_null()
+        & (pl.col("__first") >= year.start)
+        & (pl.col("__last") <= year.end)
+    )
+    if intervals is not None:
+        single = intervals.filter(pl.col("__entry1").is_null()) if "__entry1" in intervals.columns else intervals
+        lf = lf.join(single.lazy().select(*keys, "__entry0", "__exit0"), on=keys, how="left")
+        clear = clear & (pl.col("__first") >= pl.col("__entry0")) & (
+            pl.col("__exit0").is_null() | (pl.col("__last") <= pl.col("__exit0"))
+        )
+    if "__off" in groups.columns:
+        clear = clear & ~pl.col("__off")
+    return lf.filter(~clear.fill_null(False)).select(keys).collect()
+
+
+def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None) -> list[Finding]:
+    """Every cross-table finding; ``reads`` maps table names to the validator's table reads.
+
+    Rules that need the school year are left out when it is unknown (that is its own finding).
+    """
+    def ids(table: str, column: str, marker: str) -> pl.LazyFrame | None:
+        read = reads[table]
+        if not read.usable(column):
+            return None
+        return read.typed().select(column, pl.lit(True).alias(marker)).unique(column)
+
+    students = ids("students", "student_id", "__known_student")
+    schools = ids("schools", "school_id", "__known_school")
+    enrollments = reads["enrollments"]
+    intervals: tuple[pl.DataFrame, int] | None = None
+    if enrollments.usable("student_id", "school_id", "entry_date"):
+        intervals = enrollment_intervals(enrollments.typed())
+    calendar = reads["calendar"]
+    calendar_form = calendar.present
+    findings: list[Finding] = []
+    for name in ("enrollments", "attendance", "discipline", "grades", "service_contacts", "consents", "calendar"):
+        read = reads[name]
+        if not read.readable:
+            continue
+        lf, flags = read.typed(), []
+        if name == "attendance" and year is not None:
+            lf, flags = _attendance_rules(read, lf, intervals, students, schools, calendar if calendar_form else None, year)
+        if students is not None and read.usable("student_id") and "student_id" in read.schema.names:
+            lf = lf.join(students, on="student_id", how="left")
+            flags.append(Flag("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null(), "student_id not found in students"))
+        if schools is not None and read.usable("school_id") and "school_id" in read.schema.names:
+            lf = lf.join(schools, on="school_id", how="left")
+            flags.append(Flag("unknown_school", "school_id", pl.col("__known_school").is_null() & pl.col("school_id").is_not_null(), "school_id not found in schools"))
+        flags += _table_rules(name, read, year)
+        try:
+            findings += flag_findings(lf, flags, name, read.file)
+            if name == "enrollments":
+                findings += _overlap_findings(read)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            findings.append(make_finding(
+                "unreadable_file", name, read.file,
+                f"{read.file.path.name}: the cross-table rules could not be checked ({type(exc).__name__})",
+            ))
+    return findings
+
+
+def _overlap_findings(read: Any) -> list[Finding]:
+    """Overlapping enrollments, checked only where a student has several enrollments at one
+    school (the key rule's grouped pass counts them): a window over every group is slow."""
+    keys = ["student_id", "school_id"]
+    if not read.usable(*keys, "entry_date", "exit_date"):
+        return []
+    several = read.group_stats().filter(pl.col("__n") > 1).select(keys)
+    if several.is_empty():
+        return []
+    lf = read.typed().join(several.lazy(), on=keys, how="semi", nulls_equal=True)
+    return flag_findings(lf, [Flag(
+        "overlapping_enrollment", "entry_date", overlapping_enrollment(),
+        "enrollments of one student at one school overlap (entry_date on or before the "
+        "exit_date of an earlier one, or an earlier one without exit_date)",
+    )], read.schema.name, read.file)
+
+
+def _outside(column: str, year: SchoolYear) -> Flag:
+    return Flag(
+        "outside_school_year", column, (pl.col(column) < year.start) | (pl.col(column) > year.end),
+        f"{column} falls outside the school year {year.label}",
+    )
+
+
+def _table_rules(name: str, read: Any, year: SchoolYear | None) -> list[Flag]:
+    """The rules of one table that need no other table."""
+    flags: list[Flag] = []
+    usable = read.usable
+    if name == "enrollments":
+        if usable("entry_date", "exit_date"):
+            flags.append(Flag("exit_before_entry", "exit_date", pl.col("exit_date") < pl.col("entry_date"), "exit_date is before entry_date"))
+    if name == "consents" and usable("revoked_on", "granted_on"):
+        flags.append(Flag("revoked_before_granted", "revoked_on", pl.col("revoked_on") < pl.col("granted_on"), "revoked_on is before granted_on"))
+    if year is None:
+        return flags
+    if name in ("enrollments", "grades") and usable("school_year"):
+        flags.append(Flag("wrong_school_year", "school_year", pl.col("school_year") != year.label, f"school_year differs from the extract's school year {year.label}"))
+    if name == "discipline" and usable("incident_date"):
+        flags.append(_outside("incident_date", year))
+    if name == "calendar" and usable("date"):
+        flags.append(_outside("date", year))
+    return flags
+
+
+def _attendance_rules(
+    read: Any,
+    lf: pl.LazyFrame,
+    intervals: tuple[pl.DataFrame, int] | None,
+    students: pl.LazyFrame | None,
+    schools: pl.LazyFrame | None,
+    calendar: Any | None,
+    year: SchoolYear,
+) -> tuple[pl.LazyFrame, list[Flag]]:
+    """Attendance's own cross-table rules, on the rows of the suspect groups only."""
+    keys = ["student_id", "school_id"]
+    if not read.usable(*keys, "date"):
+        return lf, []
+    suspects = _suspect_groups(read.group_stats(), intervals[0] if intervals else None, students, schools, year)
+    # is_in on a few ids is answered cheaply by the Parquet reader; the semi join keeps
+    # exactly the suspect groups.
+    ids = suspects["student_id"].drop_nulls().unique()
+    lf = lf.filter(pl.col("student_id").is_in(ids.implode()) | pl.col("student_id").is_null())
+    lf = lf.join(suspects.lazy(), on=keys, how="semi", nulls_equal=True)
+    flags = [_outside("date", year)]
+    day = pl.col("date").is_not_null()
+    inside = None
+    if intervals is not None:
+        lf = lf.join(intervals[0].lazy(), on=keys, how="left")
+        inside = inside_enrollment("date", intervals[1])
+    if calendar is not None:
+        if calendar.usable("school_id", "date"):
+            days = calendar.typed().select("school_id", "date", __on_calendar=pl.lit(True)).unique(["school_id", "date"])
+            lf = lf.join(days, on=["school_id", "date"], how="left")
+            on_calendar = pl.col("__on_calendar").is_not_null()
+            flags.append(Flag(
+                "outside_calendar", "date", day & ~on_calendar,
+                "attendance rows on days that are not in the school's calendar",
+            ))
+            if inside is not None:
+                flags.append(Flag(
+                    "outside_calendar", "date", day & on_calendar & ~inside,
+                    "attendance rows on calendar days outside every enrollment of the student at that school",
+                ))
+    else:
+        if inside is not None:
+            flags.append(Flag(
+                "outside_enrollment", "date", day & ~inside,
+                "attendance days outside every enrollment of the student at that school",
+            ))
+        flags.append(Flag(
+            "weekend_attendance", "date", pl.col("date").dt.weekday() >= 6,
+            "attendance rows on a Saturday or Sunday (fine if the school meets then)",
+            severity="warning",
+        ))
+    return lf, flags
