@@ -31,7 +31,7 @@ def test_duckdb_summaries_equal_the_polars_floor(extracts: dict[str, Path], fmt:
         theirs = con.sql(sql).pl()
         assert theirs.columns == frame.columns, name
         assert frame.height > 0, name
-        assert_frame_equal(theirs.sort(theirs.columns), frame.sort(frame.columns), check_dtypes=False), name
+        assert_frame_equal(theirs.sort(theirs.columns), frame.sort(frame.columns), check_dtypes=False)
 
 
 @pytest.fixture(scope="module")
