@@ -320,7 +320,7 @@ def release_all(
         earlier_by_partner[partner] = earlier
         known_before = _known(earlier)
         candidates = candidates_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student").unique()
-        sources = [_old_source(position, release) for position, release in enumerate(earlier)]
+        sources = _old_sources(earlier)
         withheld_all[partner] = set(audit.withhold(sources, known_before, candidates).to_list())
 
     withheld_frame = pl.DataFrame(
@@ -356,7 +356,7 @@ def release_all(
     for partner, earlier in sorted(earlier_by_partner.items()) if table.height else ():
         mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
         known = pl.concat([_known(earlier), released_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student")]).unique()
-        sources_old = [_old_source(position, release) for position, release in enumerate(earlier)]
+        sources_old = _old_sources(earlier)
         for _round in range(MAX_ROUNDS):
             new_sources = [
                 _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_all, supplied(table))
@@ -498,6 +498,27 @@ def _known(earlier: Sequence[LedgerRelease]) -> pl.Series:
     """Every student whose records the partner received in ``earlier``."""
     parts = [release.released.get_column("student") for release in earlier]
     return pl.concat(parts).unique() if parts else pl.Series("student", [], dtype=pl.Int64)
+
+
+def _old_sources(earlier: Sequence[LedgerRelease]) -> list[Source]:
+    """The earlier releases as sources, those that served the same students from the same
+    extract and schools taken as one (their groups together): a year of releases of one
+    agreement is then a handful of sources, not one per release."""
+    merged: dict[tuple[object, ...], list[LedgerRelease]] = {}
+    for release in earlier:
+        served = release.served.sort()
+        key = (release.extract_id, release.covered_id, release.min_cell_size, served.len(), served.hash().sum())
+        merged.setdefault(key, []).append(release)
+    sources = []
+    for position, group in enumerate(merged.values()):
+        source = _old_source(position, group[0])
+        if len(group) > 1:
+            source.groups = pl.concat([r.groups.select("unit", "metric", "side", "status") for r in group]).unique(
+                maintain_order=True
+            )
+            source.label = f"{len(group)} releases of {', '.join(sorted({r.agreement_id for r in group}))}"
+        sources.append(source)
+    return sources
 
 
 def _old_source(position: int, release: LedgerRelease) -> Source:
