@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from datashare.package.describe import REASONS, REPORT_FILE
-from datashare.package.report import GATE_WORDS, INDIVIDUAL_GATES
+from datashare.package.report import GATE_WORDS, INDIVIDUAL_GATES, template
 from datashare.release.types import GATES
 
 INDEX = "index.html"
@@ -76,16 +75,5 @@ def _checks(path: Path) -> dict[str, Any] | None:
     }
 
 
-@cache
 def _template() -> Any:
-    import jinja2  # noqa: PLC0415
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("datashare.package", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env.get_template("district_index.html.j2")
+    return template("district_index.html.j2")

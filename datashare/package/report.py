@@ -125,7 +125,8 @@ def render_report(release: PartnerRelease) -> str:
 
 
 @cache
-def _template() -> Any:
+def template(name: str) -> Any:
+    """A page template shipped in ``datashare/package/templates`` (Jinja2, autoescaped)."""
     import jinja2  # noqa: PLC0415
 
     env = jinja2.Environment(
@@ -136,7 +137,11 @@ def _template() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return env.get_template("report.html.j2")
+    return env.get_template(name)
+
+
+def _template() -> Any:
+    return template("report.html.j2")
 
 
 def _schools(table: pl.DataFrame) -> list[str]:
