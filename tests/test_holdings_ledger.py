@@ -16,8 +16,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from typer.testing import CliRunner
+
 import datashare
 from datashare._resources import examples_dir
+from datashare.cli import app
 from datashare.errors import AgreementRefused, AuditError, ReleaseError
 from datashare.package.audit import verify_audit
 from datashare.package.ledger import load_history, verify_ledger
@@ -172,6 +175,8 @@ def test_an_edited_ledger_is_caught_before_any_release(district: dict[str, Path]
     frame.head(frame.height - 1).write_parquet(served)  # a partner's student dropped from the record
     with pytest.raises(AuditError, match="served.parquet: this ledger file differs"):
         _run(district, out, JANUARY)
+    checked = CliRunner().invoke(app, ["audit", "verify", str(out / "district" / "audit.jsonl")])
+    assert checked.exit_code == 1 and "served.parquet: this ledger file differs" in checked.output
     served.unlink()
     with pytest.raises(AuditError, match="records this ledger file but it is missing"):
         _run(district, out, JANUARY)

@@ -62,13 +62,18 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
     def audit_verify(
         file: Path = typer.Argument(..., metavar="AUDIT_FILE", help="The audit log (OUT/district/audit.jsonl)."),
     ) -> None:
-        """Check the audit log's hash chain and its head, and that it covers every package under
-        OUT/partners/; exit non-zero naming a broken entry or an uncovered package."""
+        """Check the audit log's hash chain and its head, that it covers every package under
+        OUT/partners/, and that every ledger file is the one it records; exit non-zero naming a
+        broken entry, an uncovered package or an edited ledger file."""
         from datashare.package.audit import verify_audit  # noqa: PLC0415
         from datashare.package.coverage import verify_coverage  # noqa: PLC0415
+
+        from datashare.package.ledger import verify_ledger  # noqa: PLC0415
 
         with user_errors(exit_code=1):
             result = verify_audit(file)
             covered = verify_coverage(file)
+            ledger = verify_ledger(Path(file).parent) if Path(file).parent.name == "district" else {}
         console.print(f"audit log intact: {result.entries} entries, head {result.head}", highlight=False)
         console.print(f"every package under partners/ is covered by the log ({covered} package(s))", highlight=False)
+        console.print(f"every ledger file is the one the log records ({len(ledger)} file(s))", highlight=False)
