@@ -65,7 +65,6 @@ from datashare.release.metrics import (
 )
 from datashare.release.types import (
     AGREEMENT_INDEX,
-    GATES,
     PartnerRelease,
     split_by_agreement,
 )
@@ -242,11 +241,11 @@ def _keys(released: pl.DataFrame, agreements: Mapping[int, Agreement], secret: b
     return pl.concat(keyed) if keyed else pl.DataFrame(schema=schema)
 
 
-def _to_run(frame: pl.DataFrame, order: Sequence[int]) -> pl.DataFrame:
-    """Replace positions in a group by indices in the run."""
-    return frame.with_columns(
-        pl.col(AGREEMENT_INDEX).replace_strict(list(range(len(order))), order, return_dtype=pl.UInt32)
-    )
+def _to_run(frame: pl.DataFrame, order: Sequence[int], *, back: bool = False) -> pl.DataFrame:
+    """Replace positions in a group by indices in the run (``back``: the other way)."""
+    positions = list(range(len(order)))
+    old, new = (order, positions) if back else (positions, order)
+    return frame.with_columns(pl.col(AGREEMENT_INDEX).replace_strict(old, new, return_dtype=pl.UInt32))
 
 
 def _gates_of(group: _Group, prepared: Prepared, as_of: dt.date) -> None:
@@ -386,7 +385,7 @@ def release_all(
         if not needed:
             continue
         frames = _individual_sources(prepared, group.covered, restricted=group.schools is not None)
-        mine_keys = _to_positions(keys.filter(pl.col(AGREEMENT_INDEX).is_in(group.order)), group.order)
+        mine_keys = _to_run(keys.filter(pl.col(AGREEMENT_INDEX).is_in(group.order)), group.order, back=True)
         built = individual_tables(group.agreements, mine_keys, {name: frames[name] for name in needed})
         individual.update({group.order[p]: part for p, part in built.items()})
 
@@ -438,12 +437,6 @@ def release_all(
 
 MAX_ROUNDS = 10_000
 """A bound on the audit's suppression rounds (each suppresses at least one figure)."""
-
-
-def _to_positions(frame: pl.DataFrame, order: Sequence[int]) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col(AGREEMENT_INDEX).replace_strict(order, list(range(len(order))), return_dtype=pl.UInt32)
-    )
 
 
 def _cells(group: _Group, eligible: pl.DataFrame, released: pl.DataFrame) -> pl.DataFrame:
@@ -516,14 +509,12 @@ def _old_sources(earlier: Sequence[LedgerRelease]) -> list[Source]:
             source.groups = pl.concat([r.groups.select("unit", "metric", "side", "status") for r in group]).unique(
                 maintain_order=True
             )
-            source.label = f"{len(group)} releases of {', '.join(sorted({r.agreement_id for r in group}))}"
         sources.append(source)
     return sources
 
 
 def _old_source(position: int, release: LedgerRelease) -> Source:
     return Source(
-        label=f"{release.agreement_id} as of {release.as_of.isoformat()}",
         new=False,
         index=position,
         extract_id=release.extract_id,
@@ -540,7 +531,6 @@ def _new_source(
     assert agreement.aggregate is not None
     cid = covered_id(group.schools)
     return Source(
-        label=f"{agreement.id} (this run)",
         new=True,
         index=index,
         extract_id=extract,

@@ -295,9 +295,3 @@ class Span:
             return None
         return {g: -v for g, v in trace.items() if v}
 
-
-def in_span(
-    groups: Sequence[Iterable[int]], query: Iterable[int], sizes: Sequence[int]
-) -> dict[int, Fraction] | None:
-    """The combination of ``groups`` equal to the group ``query`` (atom indices), or None."""
-    return Span(groups, sizes).combination(query)

@@ -52,7 +52,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import polars as pl
 
@@ -91,7 +90,6 @@ def roster(units: pl.DataFrame, codes: pl.DataFrame, covered: str) -> pl.DataFra
 class Source:
     """A set of figures the partner holds: an agreement of this run or an earlier release."""
 
-    label: str
     new: bool
     index: int  # agreement_index for a new source, position in the history otherwise
     extract_id: str
@@ -128,7 +126,6 @@ class Audit:
             frames.append(history.rosters[extract_id])
         current = pl.concat(frames).unique() if frames else pl.DataFrame(schema={"student": pl.Int64, "unit": pl.String, "metrics": pl.UInt8})
         self.rosters: dict[str, pl.DataFrame] = {**history.rosters, extract_id: current}
-        self.findings: list[Finding] = []
         self.legacy: list[Finding] = []
         self._pattern_cache: dict[tuple[str, str], tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = {}
 
@@ -325,11 +322,12 @@ class Audit:
             known = pl.concat([known_before, releasing]).unique()
             findings = self.audit(earlier, known, new_only=False)
             progress = False
+            pool = pl.Series(sorted(candidate_set), dtype=pl.Int64)
             for finding in findings:  # every finding of the round, then audit again
-                members = self._members(finding, earlier)
+                members = self._among(finding, earlier, pool)  # withheld is part of the pool
                 k = max(s.min_cell_size for s in earlier if s.extract_id == finding.extract_id)
                 need = max(1, k - finding.size) - len(members & withheld)
-                involved = members & (candidate_set - withheld)
+                involved = members - withheld
                 if need <= 0 or not involved:
                     continue
                 withheld.update(sorted(involved)[:need])
@@ -339,9 +337,14 @@ class Audit:
                 break
         return pl.Series("student", sorted(withheld), dtype=pl.Int64)
 
-    def _members(self, finding: Finding, sources: Sequence[Source]) -> set[int]:
-        """Every student in any group of the finding's combination (known or not)."""
-        roster = self.rosters[finding.extract_id].filter((pl.col("metrics") & METRIC_BITS[finding.metric]) > 0)
+    def _among(self, finding: Finding, sources: Sequence[Source], pool: pl.Series) -> set[int]:
+        """The students of ``pool`` in any group of the finding's combination, looked up in
+        the roster restricted to ``pool`` first (never a whole comparison group in Python)."""
+        roster = (
+            self.rosters[finding.extract_id]
+            .filter(pl.col("student").is_in(pool.implode()) & ((pl.col("metrics") & METRIC_BITS[finding.metric]) > 0))
+            .select("student", "unit")
+        )
         out: set[int] = set()
         for position, unit, side in finding.groups:
             at = roster.filter(pl.col("unit") == unit).get_column("student")
@@ -419,6 +422,3 @@ def published_groups(table: pl.DataFrame, covered_id: str) -> pl.DataFrame:
         )
     return pl.concat(parts).sort("unit", "metric", "side")
 
-
-def fraction_free(combination: Mapping[int, Fraction]) -> dict[int, Fraction]:
-    return {k: v for k, v in combination.items() if v}
