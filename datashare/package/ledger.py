@@ -174,17 +174,21 @@ def stage_ledger(
             record.served.sort().to_frame("student"),
             record.released.sort("student"),
         ]
-        digest = hashlib.sha256(meta.encode())
-        for frame in body:
-            digest.update(frame.hash_rows().sum().to_bytes(8, "big") if frame.height else b"-")
-            digest.update(str(frame.height).encode())
+        # The folder is named by the digest of its files' bytes (deterministic Parquet), so
+        # the same release always lands in the same folder and a different one never does.
+        draft = staging / "drafts" / str(position)
+        names = ("groups.parquet", "served.parquet", "released.parquet")
+        for name, frame in zip(names, body, strict=True):
+            _write(frame, draft / name)
+        (draft / "release.json").write_text(meta, encoding="utf-8")
+        digest = hashlib.sha256()
+        for name in (*names, "release.json"):
+            digest.update(hashlib.sha256((draft / name).read_bytes()).digest())
         folder = f"releases/{record.partner_id}/{record.agreement_id}/{record.as_of.isoformat()}-{digest.hexdigest()[:12]}"
-        for name, frame in zip(("groups", "served", "released"), body, strict=True):
-            rel = f"{folder}/{name}.parquet"
-            _write(frame, staging / rel)
-            files[rel] = staging / rel
-        (staging / folder / "release.json").write_text(meta, encoding="utf-8")
-        files[f"{folder}/release.json"] = staging / folder / "release.json"
+        (staging / folder).parent.mkdir(parents=True, exist_ok=True)
+        draft.rename(staging / folder)
+        for name in (*names, "release.json"):
+            files[f"{folder}/{name}"] = staging / folder / name
         staged[position] = files
     return staged
 
