@@ -66,10 +66,10 @@ def small_derivable_groups(
     rows: dict[int, dict[int, Fraction]] = {}
     origin: dict[int, dict[int, Fraction]] = {}
     for index, atoms in enumerate(groups):
-        entries = {atom: Fraction(1) for atom in atoms if sizes[atom] > 0}
+        entries: dict[int, Fraction] = {atom: 1 for atom in atoms if sizes[atom] > 0}  # type: ignore[misc]
         if entries:
             rows[index] = entries
-            origin[index] = {index: Fraction(1)}
+            origin[index] = {index: 1}  # type: ignore[dict-item]
     weights = {atom: sizes[atom] for row in rows.values() for atom in row}
     members: dict[int, list[int]] = {atom: [atom] for atom in weights}
 
@@ -83,13 +83,24 @@ def small_derivable_groups(
     return _search(rows, origin, weights, k)
 
 
+def _ratio(top: Fraction, bottom: Fraction) -> Fraction:
+    """``top / bottom`` exactly: an int when it divides (the usual case, and several times
+    faster to work with than a Fraction), else a Fraction."""
+    if isinstance(top, int) and isinstance(bottom, int) and top % bottom == 0:
+        return top // bottom  # type: ignore[return-value]
+    return Fraction(top) / bottom
+
+
 def _eliminate_large(
     rows: dict[int, dict[int, Fraction]],
     origin: dict[int, dict[int, Fraction]],
     weights: dict[int, int],
     k: int,
 ) -> None:
-    """Eliminate every column of weight ``k`` or more; drop each pivot row."""
+    """Eliminate every column of weight ``k`` or more; drop each pivot row.
+
+    Coefficients stay Python ints while every division is exact, and become Fractions
+    only when one is not: the same values, exactly."""
     where: dict[int, set[int]] = {}
     for name, row in rows.items():
         for atom in row:
@@ -107,9 +118,9 @@ def _eliminate_large(
         factor_base = pivot[atom]
         for name in sorted(holders - {pivot_name}):
             row = rows[name]
-            factor = row[atom] / factor_base
+            factor = _ratio(row[atom], factor_base)
             for other, value in pivot.items():
-                updated = row.get(other, Fraction(0)) - factor * value
+                updated = row.get(other, 0) - factor * value
                 if updated:
                     row[other] = updated
                     if other != atom:
@@ -120,7 +131,7 @@ def _eliminate_large(
                         where[other].discard(name)
             trace = origin[name]
             for group, value in pivot_origin.items():
-                updated = trace.get(group, Fraction(0)) - factor * value
+                updated = trace.get(group, 0) - factor * value
                 if updated:
                     trace[group] = updated
                 else:
@@ -171,7 +182,10 @@ def _search(
     """0/1 vectors of weight 1..k-1 in the span of ``rows`` (all columns small)."""
     columns = sorted(weights, key=lambda atom: (-weights[atom], atom))
     basis: list[tuple[int, dict[int, Fraction], dict[int, Fraction]]] = []
-    pending = [(dict(rows[name]), dict(origin[name])) for name in sorted(rows)]
+    pending = [
+        ({a: Fraction(v) for a, v in rows[name].items()}, {g: Fraction(v) for g, v in origin[name].items()})
+        for name in sorted(rows)
+    ]
     for column in columns:  # reduced row echelon form, pivots on the heaviest columns first
         chosen = next((i for i, (row, _) in enumerate(pending) if row.get(column)), None)
         if chosen is None:
