@@ -68,15 +68,19 @@ def ledger_key(secret: bytes) -> bytes:
 def student_codes(ids: pl.Series, key: bytes) -> pl.Series:
     """The ledger code (Int64) of each ``student_id`` in ``ids``, in order.
 
-    One keyed BLAKE2b per distinct id (in Python), then a join, as for ``student_key``.
+    One keyed BLAKE2b per distinct id (in Python), then a join, as for ``student_key``. The
+    keyed state is made once and copied per id: keying it anew for every student took half
+    the time at a million students.
     """
     distinct = ids.cast(pl.String).unique()
-    values = [
-        int.from_bytes(hashlib.blake2b(v.encode("utf-8"), key=key, digest_size=8).digest(), "big", signed=True)
-        if v is not None
-        else None
-        for v in distinct.to_list()
-    ]
+    keyed = hashlib.blake2b(key=key, digest_size=8)
+
+    def code(value: str) -> int:
+        state = keyed.copy()
+        state.update(value.encode("utf-8"))
+        return int.from_bytes(state.digest(), "big", signed=True)
+
+    values = [code(v) if v is not None else None for v in distinct.to_list()]
     table = pl.DataFrame({"id": distinct, "code": pl.Series(values, dtype=pl.Int64)})
     return ids.cast(pl.String).to_frame("id").join(table, on="id", how="left", maintain_order="left").get_column("code")
 
