@@ -117,6 +117,15 @@ class _RosterIndex:
         return self.students[_positions(self.students.get_column("student"), students)]
 
 
+@dataclass(frozen=True)
+class _People:
+    """A family's served and known students in the roster (see :meth:`Audit._people`)."""
+
+    eligible: pl.DataFrame  # student, source: who each source serves
+    relevant: pl.DataFrame  # student, full: the served and the known students' full patterns
+    unknown: pl.DataFrame  # the roster rows of the served students not known
+
+
 def _positions(column: pl.Series, wanted: pl.Series) -> pl.Series:
     """The positions in ``column`` (sorted) of every value in ``wanted``, by binary search."""
     values = wanted.unique().sort()
@@ -225,8 +234,23 @@ class Audit:
             self._pattern_cache[key] = (full_pattern, patterns.select("pattern", "units", "count"))
         return self._pattern_cache[key]
 
+    def _people(self, extract_id: str, sources: Sequence[Source], known: pl.Series) -> _People:
+        """The sources' served students and the known ones, looked up in the extract's roster
+        once for every metric of the family."""
+        eligible = pl.concat(
+            [
+                source.eligible.to_frame("student").with_columns(source=pl.lit(position, dtype=pl.UInt32))
+                for position, source in enumerate(sources)
+                if source.extract_id == extract_id
+            ]
+        ).unique()
+        index = self._index(extract_id)
+        relevant = pl.concat([eligible.get_column("student"), known]).unique()
+        unknown = relevant.filter(~relevant.is_in(known.implode()))
+        return _People(eligible, index.full_of(relevant), index.rows_of(unknown))
+
     def _family(
-        self, metric: str, extract_id: str, sources: Sequence[Source], known: pl.Series
+        self, metric: str, extract_id: str, sources: Sequence[Source], people: _People
     ) -> tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]]:
         """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
         of every coded group, for one metric of one extract."""
@@ -245,21 +269,12 @@ class Audit:
         if groups.height == 0:
             return [], [], [], {}
         groups = groups.sort("source", "unit", "side").with_row_index("gid")
-        eligible = pl.concat(
-            [
-                source.eligible.to_frame("student").with_columns(source=pl.lit(position, dtype=pl.UInt32))
-                for position, source in enumerate(sources)
-                if source.extract_id == extract_id
-            ]
-        ).unique()
-        index = self._index(extract_id)
+        eligible = people.eligible
         full_pattern, patterns = self._patterns(extract_id, metric)
-        relevant = pl.concat([eligible.get_column("student"), known]).unique().to_frame("student")
         # Everyone served by none of the sources and not known: by pattern, in every
         # source's comparison group at each unit of the pattern.
         taken = (
-            index.full_of(relevant.get_column("student"))
-            .join(full_pattern, on="full")
+            people.relevant.join(full_pattern, on="full")
             .group_by("pattern")
             .agg(taken=pl.len())
         )
@@ -276,11 +291,9 @@ class Audit:
             .select("gid", "size")
         )
         # The served or known students, one by one.
-        unknown = relevant.filter(~pl.col("student").is_in(known.implode())).get_column("student")
         bit = METRIC_BITS[metric]
         mine = (
-            index.rows_of(unknown)
-            .lazy()
+            people.unknown.lazy()
             .filter((pl.col("metrics") & bit) > 0)
             .join(groups.lazy(), on="unit", how="inner")
             .join(eligible.lazy().with_columns(served=pl.lit(True)), on=["source", "student"], how="left")
@@ -337,8 +350,9 @@ class Audit:
             k = max((s.min_cell_size for s in family_sources), default=0)
             if k <= 1:
                 continue
+            people = self._people(extract_id, sources, known)
             for metric in METRICS:
-                rows, sizes, row_groups, coded_atoms = self._family(metric, extract_id, sources, known)
+                rows, sizes, row_groups, coded_atoms = self._family(metric, extract_id, sources, people)
                 if not rows and not coded_atoms:
                     continue
                 for derivation in small_derivable_groups(rows, sizes, k):
