@@ -10,7 +10,7 @@ engine be swapped without touching them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -317,17 +317,19 @@ def pandera_schema(
 
 
 
-def invalid_row(table: TableSchema, source: Mapping[str, pl.DataType]) -> pl.Expr:
-    """Per row: whether a cell fails a rule :func:`pandera_schema` checks (its cell rules and
-    ``nullable``, where pandera counts NaN as null), on the columns as the file holds them.
+def invalid_row(table: TableSchema, source: Mapping[str, pl.DataType], columns: Collection[str]) -> pl.Expr:
+    """Per row: whether a cell of ``columns`` fails a rule :func:`pandera_schema` checks (its
+    cell rules and ``nullable``, where pandera counts NaN as null), as the file holds it.
 
     Counted in the validator's own pass over the table: zero means pandera, run on the data,
-    would find nothing. The key's uniqueness is not here (it is checked group-wise).
+    would find nothing. The key's uniqueness is not here (it is checked group-wise). Every
+    rule is a function of one cell, so it may as well be evaluated on a column's distinct
+    values (the groups of a grouped pass).
     """
     fails = []
     for spec in table.columns:
         dtype = source.get(spec.name)
-        if dtype is None:
+        if dtype is None or spec.name not in columns:
             continue
         fails += [~rule.valid(spec.name) for rule in cell_rules(spec, dtype)]
         if not spec.nullable:

@@ -235,13 +235,16 @@ class _TableRead:
         """Whether the table gets a grouped pass (:meth:`group_stats`): a usable compound key."""
         return len(self.schema.key) > 1 and self.usable(*self.schema.key)
 
-    def invalid_flag(self) -> pl.Expr:
-        """Per row, ``__invalid``: a cell fails a per-table rule (:func:`invalid_row`)."""
-        return invalid_row(self.schema, self.usable_source).alias("__invalid")
+    @property
+    def lead(self) -> list[str]:
+        """The key's leading columns, by which the grouped pass groups (none without one)."""
+        return list(self.schema.key[:-1]) if self.grouped else []
 
-    def invalid_rows(self) -> int:
-        """Rows with a cell failing a per-table rule, from the grouped pass."""
-        return int(self.group_stats()["__invalid"].sum())
+    def invalid_flag(self) -> pl.Expr:
+        """Per row, ``__invalid``: a cell fails a per-table rule (:func:`invalid_row`). The
+        leading key columns are left to the groups (:func:`_text_findings`)."""
+        rest = [c for c in self.schema.names if c not in self.lead]
+        return invalid_row(self.schema, self.usable_source, rest).alias("__invalid")
 
     def group_stats(self) -> pl.DataFrame:
         """Per group of the key's leading columns: rows, distinct last key column, date bounds.
@@ -491,7 +494,8 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     if on_groups and not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
         flags = [f for f in flags if f.column not in lead]
     findings, _ = flag_pass(read.typed(), flags, read.schema.name, read.file)
-    return findings, _invalid_rows(read, groups["__invalid"].sum(), groups["__n"].sum())
+    invalid = groups["__invalid"].sum() + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
+    return findings, _invalid_rows(read, invalid, groups["__n"].sum())
 
 
 def _invalid_rows(read: _TableRead, invalid: int, typed_rows: int) -> int:
