@@ -289,3 +289,48 @@ def test_an_invalid_label_is_never_taken_as_the_extracts_year(tmp_path: Path) ->
     report = validate(write_extract(tmp_path, {"enrollments": rows}))
     assert report.school_year == "2025-2026"
     assert ("enrollments", "school_year", "invalid_school_year", (2, 3, 4)) in errors(report)
+
+
+def typed_parquet_extract(folder: Path, table: str, column: str, index: int, value: object) -> Path:
+    """The tiny extract as Parquet with canonical dtypes, one cell of ``table`` replaced."""
+    write_extract(folder)
+    with load_extract(folder) as extract:
+        frames = {name: lf.collect() for name, lf in extract.tables.items()}
+    for name, frame in frames.items():
+        if name == table:
+            cells = frame[column].to_list()
+            cells[index] = value
+            frame = frame.with_columns(pl.Series(column, cells, dtype=frame[column].dtype, strict=False))
+        (folder / f"{name}.csv").unlink()
+        frame.write_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+# A failing cell of every kind of rule, in typed Parquet: in a leading key column (checked on
+# the grouped pass's groups), in another column of a grouped table, in a table without one.
+PARQUET_CASES = [
+    ("attendance", "student_id", 1, None, "missing_value"),
+    ("attendance", "school_id", 2, "  ", "empty_id"),
+    ("attendance", "date", 0, None, "missing_value"),
+    ("attendance", "status", 3, "sick", "invalid_value"),
+    ("grades", "grade_points", 1, float("nan"), "missing_value"),
+    ("grades", "grade_points", 2, 6.0, "out_of_range"),
+    ("grades", "subject", 0, None, "missing_value"),
+    ("enrollments", "school_year", 3, "2025-2027", "invalid_school_year"),
+    ("discipline", "days_removed", 0, -1.0, "out_of_range"),
+    ("students", "birth_date", 2, None, "missing_value"),
+    ("students", "student_id", 0, "", "empty_id"),
+    ("service_contacts", "minutes", 1, -3.0, "out_of_range"),
+    ("consents", "signed_by", 1, "nobody", "invalid_value"),
+    ("schools", "school_name", 1, None, "missing_value"),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "index", "value", "code"), PARQUET_CASES)
+def test_bad_typed_parquet_cell_is_found_at_its_row(tmp_path, table, column, index, value, code) -> None:
+    """Pandera reads a table's data only when the validator's own pass counts a failing
+    cell: that count must never hide one."""
+    report = validate(typed_parquet_extract(tmp_path, table, column, index, value))
+    assert (table, column, code, (index + 1,)) in errors(report)
+    finding = next(f for f in report.findings if (f.table, f.column, f.code) == (table, column, code))
+    assert finding.count == 1
