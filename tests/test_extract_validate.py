@@ -334,3 +334,22 @@ def test_bad_typed_parquet_cell_is_found_at_its_row(tmp_path, table, column, ind
     assert (table, column, code, (index + 1,)) in errors(report)
     finding = next(f for f in report.findings if (f.table, f.column, f.code) == (table, column, code))
     assert finding.count == 1
+
+
+
+def test_text_rules_match_their_plain_definitions() -> None:
+    """The id_whitespace and invalid_text regexes flag exactly what stripping and searching do."""
+    from datashare.extract.schema import load_schemas
+    from datashare.extract.validate import _text_flags
+
+    cells = ["7", " 7", "7 ", "\t7\n", "\u00a07", "7\u2003", " ", "", "\u3000", "a b", " a b ", "x\x00", "\ufffd", None]
+    col = pl.col("school_id")
+    stripped = col.str.strip_chars()
+    plain = {
+        "id_whitespace": (stripped != col) & (stripped.str.len_chars() > 0),
+        "invalid_text": col.str.contains("\x00", literal=True) | col.str.contains("\ufffd", literal=True),
+    }
+    frame = pl.DataFrame({"school_id": cells})
+    for flag in _text_flags(load_schemas()["schools"].column("school_id")):
+        expected = frame.select(plain[flag.code].fill_null(False)).to_series().to_list()
+        assert frame.select(flag.expr.fill_null(False)).to_series().to_list() == expected, flag.code

@@ -34,6 +34,7 @@ from datashare.extract.schema import (
     ALL_TABLES,
     OPTIONAL_TABLES,
     TABLES,
+    ColumnSpec,
     TableSchema,
     accepted_source_dtypes,
     invalid_row,
@@ -467,20 +468,7 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     same query.
     """
     specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
-    flags: list[Flag] = []
-    for spec in specs:
-        col = pl.col(spec.name)
-        flags.append(Flag(
-            "invalid_text", spec.name, col.str.contains("\x00", literal=True) | col.str.contains("\ufffd", literal=True),
-            f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
-        ))
-        if spec.type == "id":
-            stripped = col.str.strip_chars()
-            flags.append(Flag(
-                "id_whitespace", spec.name, (stripped != col) & (stripped.str.len_chars() > 0),
-                f"column {spec.name} has identifiers with leading or trailing whitespace "
-                "(000007 and '000007 ' would be two students)",
-            ))
+    flags = [flag for spec in specs for flag in _text_flags(spec)]
     assert read.file is not None
     if not read.grouped:
         lf = read.typed(read.invalid_flag())
@@ -488,7 +476,7 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
             lf, flags, read.schema.name, read.file, {"invalid": pl.col("__invalid").sum(), "rows": pl.len()}
         )
         return findings, _invalid_rows(read, tally["invalid"], tally["rows"])
-    lead = set(read.schema.key[:-1])
+    lead = read.lead
     on_groups = [f for f in flags if f.column in lead]
     groups = read.group_stats()
     if on_groups and not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
@@ -496,6 +484,24 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     findings, _ = flag_pass(read.typed(), flags, read.schema.name, read.file)
     invalid = groups["__invalid"].sum() + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
     return findings, _invalid_rows(read, invalid, groups["__n"].sum())
+
+
+def _text_flags(spec: ColumnSpec) -> list[Flag]:
+    """The text rules of one id or text column."""
+    col = pl.col(spec.name)
+    flags = [Flag(
+        "invalid_text", spec.name, col.str.contains(r"[\x00\x{FFFD}]"),
+        f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
+    )]
+    if spec.type == "id":
+        # Whitespace first or last, and something else (an id of only whitespace is
+        # empty_id): one regex, rather than stripping every id and comparing.
+        flags.append(Flag(
+            "id_whitespace", spec.name, col.str.contains(r"^\s+\S|\S\s+$"),
+            f"column {spec.name} has identifiers with leading or trailing whitespace "
+            "(000007 and '000007 ' would be two students)",
+        ))
+    return flags
 
 
 def _invalid_rows(read: _TableRead, invalid: int, typed_rows: int) -> int:
