@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 
 import polars as pl
@@ -353,3 +354,24 @@ def test_text_rules_match_their_plain_definitions() -> None:
     for flag in _text_flags(load_schemas()["schools"].column("school_id")):
         expected = frame.select(plain[flag.code].fill_null(False)).to_series().to_list()
         assert frame.select(flag.expr.fill_null(False)).to_series().to_list() == expected, flag.code
+
+
+def test_grouped_pass_in_student_ranges_finds_the_same(tmp_path: Path, monkeypatch) -> None:
+    """A big table is grouped in ranges of student_id: every row, a null id too, is counted."""
+    validator = importlib.import_module("datashare.extract.validate")
+
+    rows = [
+        *ROWS["attendance"], ROWS["attendance"][1], ROWS["attendance"][4],  # two repeated keys
+        ",0101,2025-08-21,present", "000999,0101,2025-08-21,present", "000125,0101,2025-08-19,sick",
+    ]
+    folder = write_extract(tmp_path, {"attendance": rows})
+    whole = validate(folder)
+    monkeypatch.setattr(validator, "PASS_ROWS", 3)
+    split = validate(folder)
+    assert split.findings == whole.findings
+    codes = {(f.code, f.rows) for f in split.errors if f.table == "attendance"}
+    assert {("duplicate_key", (3, 6, 8, 9)), ("missing_value", (10,)), ("invalid_value", (12,))} <= codes
+    ids = pl.DataFrame({"student_id": ["000123", None, "000124", "000125", "000126", "0001240"]})
+    ranges = validator._key_ranges(pl.col("student_id"), ["000124", "000125"])
+    assert sorted(ids.filter(r).height for r in ranges) == [2, 2, 2]
+    assert pl.concat([ids.filter(r) for r in ranges]).sort("student_id").equals(ids.sort("student_id"))

@@ -77,6 +77,7 @@ class _TableRead:
         self.readable = False
         self.rows: int | None = None
         self.masks: pl.LazyFrame | None = None
+        self.splits: list[str] = []
         self._groups: pl.DataFrame | None = None
         try:
             self._open(folder)
@@ -254,7 +255,8 @@ class _TableRead:
         cross-table rules of attendance. ``riders`` are further aggregations a caller asked
         for in the same pass (the release's per-student attendance summary), so that a big
         table is scanned once for validation and derivation together. ``masks`` (attendance
-        only) are the allowed days: a group with a day outside them gets ``__off``. The rows
+        only) are the allowed days: a group with a day outside them gets ``__off``. ``splits``
+        cut the pass into ranges of the first leading column (:func:`_student_splits`). The rows
         failing a per-table rule are counted too (``__invalid``), so that pandera need not
         read a clean table.
         """
@@ -267,14 +269,52 @@ class _TableRead:
             ]
             rows = self.typed(self.invalid_flag())
             riders = (*self.riders, pl.col("__invalid").sum())
-            if self.schema.column(last).type == "date":
-                groups = _distinct_days(rows, lead, last, bounds, riders, self.masks)
-            else:
-                groups = rows.group_by(lead).agg(
-                    pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *riders
-                )
-            self._groups = groups.collect(engine="streaming")
+            parts = []
+            for part in _key_ranges(pl.col(lead[0]), self.splits):
+                if self.schema.column(last).type == "date":
+                    groups = _distinct_days(rows.filter(part), lead, last, bounds, riders, self.masks)
+                else:
+                    groups = rows.filter(part).group_by(lead).agg(
+                        pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *riders
+                    )
+                parts.append(groups.collect(engine="streaming"))
+            self._groups = pl.concat(parts)
         return self._groups
+
+
+PASS_ROWS = 50_000_000
+"""Rows per grouped pass. A hash group-by of shuffled rows holds nearly all of them until it
+ends (8 GB for a million students' daily attendance), so a bigger table is grouped in ranges
+of student_id, one pass each: on a file sorted by student the Parquet reader skips the row
+groups outside a range (the passes cost one read together); on a shuffled one each pass
+reads the file again but holds only its range."""
+
+
+def _student_splits(reads: Mapping[str, _TableRead], read: _TableRead) -> list[str]:
+    """The student_ids cutting ``read``'s grouped pass into ranges of about equal size (none
+    for a table under :data:`PASS_ROWS` rows, or not grouped by student first)."""
+    students = reads["students"]
+    parts = (read.rows or 0) // PASS_ROWS + 1
+    if parts < 2 or read.lead[:1] != ["student_id"] or not students.usable("student_id"):
+        return []
+    ids = students.typed().select(pl.col("student_id").drop_nulls().unique().sort()).collect()["student_id"]
+    return sorted({ids[len(ids) * i // parts] for i in range(1, parts)}) if len(ids) else []
+
+
+def _key_ranges(col: pl.Expr, splits: Sequence[str]) -> list[pl.Expr]:
+    """Filters cutting ``col`` at ``splits`` (sorted): every row, a null too, is in exactly one."""
+    if not splits:
+        return [pl.lit(True)]
+    edges = [None, *splits, None]
+    ranges = []
+    for lo, hi in zip(edges, edges[1:]):
+        if lo is None:
+            ranges.append((col < hi) | col.is_null())
+        elif hi is None:
+            ranges.append(col >= lo)
+        else:
+            ranges.append((col >= lo) & (col < hi))
+    return ranges
 
 
 def _dtype_name(dtype: pl.DataType) -> str:
@@ -622,6 +662,7 @@ def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear
     invalid: int | None = None
     try:
         read.rows = int(read.raw().select(pl.len()).collect().item())
+        read.splits = _student_splits(reads, read)
         text, invalid = _text_findings(read)
     except (pl.exceptions.PolarsError, OSError):
         pass
