@@ -315,8 +315,6 @@ def pandera_schema(
     )
 
 
-
-
 def invalid_row(table: TableSchema, source: Mapping[str, pl.DataType], columns: Collection[str]) -> pl.Expr:
     """Per row: whether a cell of ``columns`` fails a rule :func:`pandera_schema` checks (its
     cell rules and ``nullable``, where pandera counts NaN as null), as the file holds it.
