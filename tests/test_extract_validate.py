@@ -375,3 +375,18 @@ def test_grouped_pass_in_student_ranges_finds_the_same(tmp_path: Path, monkeypat
     ranges = validator._key_ranges(pl.col("student_id"), ["000124", "000125"])
     assert sorted(ids.filter(r).height for r in ranges) == [2, 2, 2]
     assert pl.concat([ids.filter(r) for r in ranges]).sort("student_id").equals(ids.sort("student_id"))
+
+
+@pytest.mark.parametrize(
+    ("table", "index", "line", "column", "code"),
+    [
+        ("grades", 1, "000124,0202,2025-2026,S1,ELA6,el\x00a,F,0,1,0", "subject", "invalid_text"),
+        ("discipline", 0, "I-1,000124,0202 ,2025-10-01,fighting,out_of_school_suspension,2", "school_id", "id_whitespace"),
+        ("attendance", 2, " 000123,0101,2025-08-20,unexcused_absence", "student_id", "id_whitespace"),
+    ],
+)
+def test_text_rule_of_a_grouped_table_is_found_at_its_line(tmp_path, table, index, line, column, code) -> None:
+    """A grouped table's text rules are counted in its grouped pass (on the groups for the
+    key's leading columns); a hit is still read back to its line."""
+    report = validate(write_extract(tmp_path, with_row(table, index, line)))
+    assert (table, column, code, (index + 2,)) in errors(report)

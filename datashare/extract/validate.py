@@ -257,8 +257,8 @@ class _TableRead:
         table is scanned once for validation and derivation together. ``masks`` (attendance
         only) are the allowed days: a group with a day outside them gets ``__off``. ``splits``
         cut the pass into ranges of the first leading column (:func:`_student_splits`). The rows
-        failing a per-table rule are counted too (``__invalid``), so that pandera need not
-        read a clean table.
+        failing a per-table rule (``__invalid``) or a text rule (``__text``) are counted too,
+        so that pandera and the text query need not read a clean table again.
         """
         if self._groups is None:
             *lead, last = self.schema.key
@@ -268,7 +268,9 @@ class _TableRead:
                 *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
             ]
             rows = self.typed(self.invalid_flag())
-            riders = (*self.riders, pl.col("__invalid").sum())
+            text = [f.expr.fill_null(False) for f in _table_text_flags(self) if f.column not in lead]
+            text_rows = pl.any_horizontal(text).sum() if text else pl.lit(0)
+            riders = (*self.riders, pl.col("__invalid").sum(), text_rows.alias("__text"))
             parts = []
             for part in _key_ranges(pl.col(lead[0]), self.splits):
                 if self.schema.column(last).type == "date":
@@ -502,13 +504,12 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
 
     CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding at their
     line, not an unreadable file. The leading key columns of a big table (attendance's
-    student_id and school_id) are checked on the distinct groups of the grouped pass, and
-    read again row by row only when a group is at fault, so they cost no scan of their own.
-    A table without a grouped pass has its rows checked against the per-table rules in this
-    same query.
+    student_id and school_id) are checked on the distinct groups of the grouped pass, the
+    other columns of a grouped table are counted in that pass, and the rows are read again
+    only for a rule with a hit. A table without a grouped pass is read once here, and its
+    rows are checked against the per-table rules in the same query.
     """
-    specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
-    flags = [flag for spec in specs for flag in _text_flags(spec)]
+    flags = _table_text_flags(read)
     assert read.file is not None
     if not read.grouped:
         lf = read.typed(read.invalid_flag())
@@ -521,9 +522,17 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     groups = read.group_stats()
     if on_groups and not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
         flags = [f for f in flags if f.column not in lead]
+    if not groups["__text"].sum():
+        flags = [f for f in flags if f.column in lead]
     findings, _ = flag_pass(read.typed(), flags, read.schema.name, read.file)
     invalid = groups["__invalid"].sum() + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
     return findings, _invalid_rows(read, invalid, groups["__n"].sum())
+
+
+def _table_text_flags(read: _TableRead) -> list[Flag]:
+    """The text rules of every id and text column the file holds as text."""
+    specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
+    return [flag for spec in specs for flag in _text_flags(spec)]
 
 
 def _text_flags(spec: ColumnSpec) -> list[Flag]:
