@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 
 import polars as pl
@@ -289,3 +290,103 @@ def test_an_invalid_label_is_never_taken_as_the_extracts_year(tmp_path: Path) ->
     report = validate(write_extract(tmp_path, {"enrollments": rows}))
     assert report.school_year == "2025-2026"
     assert ("enrollments", "school_year", "invalid_school_year", (2, 3, 4)) in errors(report)
+
+
+def typed_parquet_extract(folder: Path, table: str, column: str, index: int, value: object) -> Path:
+    """The tiny extract as Parquet with canonical dtypes, one cell of ``table`` replaced."""
+    write_extract(folder)
+    with load_extract(folder) as extract:
+        frames = {name: lf.collect() for name, lf in extract.tables.items()}
+    for name, frame in frames.items():
+        if name == table:
+            cells = frame[column].to_list()
+            cells[index] = value
+            frame = frame.with_columns(pl.Series(column, cells, dtype=frame[column].dtype, strict=False))
+        (folder / f"{name}.csv").unlink()
+        frame.write_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+# A failing cell of every kind of rule, in typed Parquet: in a leading key column (checked on
+# the grouped pass's groups), in another column of a grouped table, in a table without one.
+PARQUET_CASES = [
+    ("attendance", "student_id", 1, None, "missing_value"),
+    ("attendance", "school_id", 2, "  ", "empty_id"),
+    ("attendance", "date", 0, None, "missing_value"),
+    ("attendance", "status", 3, "sick", "invalid_value"),
+    ("grades", "grade_points", 1, float("nan"), "missing_value"),
+    ("grades", "grade_points", 2, 6.0, "out_of_range"),
+    ("grades", "subject", 0, None, "missing_value"),
+    ("enrollments", "school_year", 3, "2025-2027", "invalid_school_year"),
+    ("discipline", "days_removed", 0, -1.0, "out_of_range"),
+    ("students", "birth_date", 2, None, "missing_value"),
+    ("students", "student_id", 0, "", "empty_id"),
+    ("service_contacts", "minutes", 1, -3.0, "out_of_range"),
+    ("consents", "signed_by", 1, "nobody", "invalid_value"),
+    ("schools", "school_name", 1, None, "missing_value"),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "index", "value", "code"), PARQUET_CASES)
+def test_bad_typed_parquet_cell_is_found_at_its_row(tmp_path, table, column, index, value, code) -> None:
+    """Pandera reads a table's data only when the validator's own pass counts a failing
+    cell: that count must never hide one."""
+    report = validate(typed_parquet_extract(tmp_path, table, column, index, value))
+    assert (table, column, code, (index + 1,)) in errors(report)
+    finding = next(f for f in report.findings if (f.table, f.column, f.code) == (table, column, code))
+    assert finding.count == 1
+
+
+
+def test_text_rules_match_their_plain_definitions() -> None:
+    """The id_whitespace and invalid_text regexes flag exactly what stripping and searching do."""
+    from datashare.extract.schema import load_schemas
+    from datashare.extract.validate import _text_flags
+
+    cells = ["7", " 7", "7 ", "\t7\n", "\u00a07", "7\u2003", " ", "", "\u3000", "a b", " a b ", "x\x00", "\ufffd", None]
+    col = pl.col("school_id")
+    stripped = col.str.strip_chars()
+    plain = {
+        "id_whitespace": (stripped != col) & (stripped.str.len_chars() > 0),
+        "invalid_text": col.str.contains("\x00", literal=True) | col.str.contains("\ufffd", literal=True),
+    }
+    frame = pl.DataFrame({"school_id": cells})
+    for flag in _text_flags(load_schemas()["schools"].column("school_id")):
+        expected = frame.select(plain[flag.code].fill_null(False)).to_series().to_list()
+        assert frame.select(flag.expr.fill_null(False)).to_series().to_list() == expected, flag.code
+
+
+def test_grouped_pass_in_student_ranges_finds_the_same(tmp_path: Path, monkeypatch) -> None:
+    """A big table is grouped in ranges of student_id: every row, a null id too, is counted."""
+    validator = importlib.import_module("datashare.extract.validate")
+
+    rows = [
+        *ROWS["attendance"], ROWS["attendance"][1], ROWS["attendance"][4],  # two repeated keys
+        ",0101,2025-08-21,present", "000999,0101,2025-08-21,present", "000125,0101,2025-08-19,sick",
+    ]
+    folder = write_extract(tmp_path, {"attendance": rows})
+    whole = validate(folder)
+    monkeypatch.setattr(validator, "PASS_ROWS", 3)
+    split = validate(folder)
+    assert split.findings == whole.findings
+    codes = {(f.code, f.rows) for f in split.errors if f.table == "attendance"}
+    assert {("duplicate_key", (3, 6, 8, 9)), ("missing_value", (10,)), ("invalid_value", (12,))} <= codes
+    ids = pl.DataFrame({"student_id": ["000123", None, "000124", "000125", "000126", "0001240"]})
+    ranges = validator._key_ranges(pl.col("student_id"), ["000124", "000125"])
+    assert sorted(ids.filter(r).height for r in ranges) == [2, 2, 2]
+    assert pl.concat([ids.filter(r) for r in ranges]).sort("student_id").equals(ids.sort("student_id"))
+
+
+@pytest.mark.parametrize(
+    ("table", "index", "line", "column", "code"),
+    [
+        ("grades", 1, "000124,0202,2025-2026,S1,ELA6,el\x00a,F,0,1,0", "subject", "invalid_text"),
+        ("discipline", 0, "I-1,000124,0202 ,2025-10-01,fighting,out_of_school_suspension,2", "school_id", "id_whitespace"),
+        ("attendance", 2, " 000123,0101,2025-08-20,unexcused_absence", "student_id", "id_whitespace"),
+    ],
+)
+def test_text_rule_of_a_grouped_table_is_found_at_its_line(tmp_path, table, index, line, column, code) -> None:
+    """A grouped table's text rules are counted in its grouped pass (on the groups for the
+    key's leading columns); a hit is still read back to its line."""
+    report = validate(write_extract(tmp_path, with_row(table, index, line)))
+    assert (table, column, code, (index + 2,)) in errors(report)

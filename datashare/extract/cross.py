@@ -74,9 +74,18 @@ def calendar_masks(calendar: pl.LazyFrame, year: SchoolYear) -> pl.LazyFrame:
 
 def flag_findings(lf: pl.LazyFrame, flags: list[Flag], table: str, file: TableFile) -> list[Finding]:
     """Count and sample the rows of every flag in one query over ``lf``."""
-    if not flags:
-        return []
-    exprs = []
+    return flag_pass(lf, flags, table, file)[0]
+
+
+def flag_pass(
+    lf: pl.LazyFrame, flags: list[Flag], table: str, file: TableFile, tallies: Mapping[str, pl.Expr] | None = None
+) -> tuple[list[Finding], dict[str, Any]]:
+    """:func:`flag_findings`, plus further aggregations (``tallies``, by name) of the same query,
+    so that a caller counting something else over ``lf`` needs no scan of its own."""
+    tallies = tallies or {}
+    if not flags and not tallies:
+        return [], {}
+    exprs = [e.alias(f"t_{name}") for name, e in tallies.items()]
     for i, flag in enumerate(flags):
         hit = flag.expr.fill_null(False)
         exprs.append(hit.sum().alias(f"n{i}"))
@@ -91,7 +100,7 @@ def flag_findings(lf: pl.LazyFrame, flags: list[Flag], table: str, file: TableFi
                 column=flag.column, count=count, rows=tuple(sorted(result[f"rows{i}"])),
                 severity=flag.severity,
             ))
-    return findings
+    return findings, {name: result[f"t_{name}"] for name in tallies}
 
 
 def enrollment_intervals(enrollments: pl.LazyFrame) -> tuple[pl.DataFrame, int]:
@@ -194,7 +203,10 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None) -> list[Fi
             continue
         lf, flags = read.typed(), []
         if name == "attendance" and year is not None:
-            lf, flags = _attendance_rules(read, lf, intervals, students, schools, calendar if calendar_form else None, year)
+            suspects = _attendance_rules(read, lf, intervals, students, schools, calendar if calendar_form else None, year)
+            if suspects is None:
+                continue
+            lf, flags = suspects
         if students is not None and read.usable("student_id") and "student_id" in read.schema.names:
             lf = lf.join(students, on="student_id", how="left")
             flags.append(Flag("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null(), "student_id not found in students"))
@@ -266,12 +278,15 @@ def _attendance_rules(
     schools: pl.LazyFrame | None,
     calendar: Any | None,
     year: SchoolYear,
-) -> tuple[pl.LazyFrame, list[Flag]]:
-    """Attendance's own cross-table rules, on the rows of the suspect groups only."""
+) -> tuple[pl.LazyFrame, list[Flag]] | None:
+    """Attendance's own cross-table rules, on the rows of the suspect groups only; ``None``
+    when no group is a suspect: then no row breaks a rule, and attendance is not read again."""
     keys = ["student_id", "school_id"]
     if not read.usable(*keys, "date"):
         return lf, []
     suspects = _suspect_groups(read.group_stats(), intervals[0] if intervals else None, students, schools, year)
+    if suspects.is_empty():
+        return None
     # is_in on a few ids is answered cheaply by the Parquet reader; the semi join keeps
     # exactly the suspect groups.
     ids = suspects["student_id"].drop_nulls().unique()

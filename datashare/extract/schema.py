@@ -10,7 +10,7 @@ engine be swapped without touching them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -181,12 +181,29 @@ def load_schemas(folder: Path | None = None) -> Mapping[str, TableSchema]:
 # are left to the column's ``nullable`` rule.  Each check's name is the finding code.
 
 
-def _text_check(code: str, expr_of: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
-    def check(data: PolarsData) -> pl.LazyFrame:
-        col = pl.col(data.key)
-        return data.lazyframe.select(col.is_null() | expr_of(col))
+@dataclass(frozen=True)
+class CellRule:
+    """A rule on the cells of one column, named by its finding code.
 
-    return pa.Check(check, name=code)
+    ``ok`` (valid non-null cell) is the rule's one definition. It is compiled to a pandera
+    check, the reporter that gives the failing rows, and to a row flag (:func:`invalid_row`)
+    that the validator counts in a pass it makes anyway, so that pandera reads the data only
+    of a table where some cell fails.
+    """
+
+    code: str
+    ok: Callable[[pl.Expr], pl.Expr]
+
+    def valid(self, column: str) -> pl.Expr:
+        """Per row: the cell is null (left to ``nullable``) or passes the rule."""
+        col = pl.col(column)
+        return col.is_null() | self.ok(col)
+
+    def check(self) -> pa.Check:
+        def check(data: PolarsData) -> pl.LazyFrame:
+            return data.lazyframe.select(self.valid(data.key))
+
+        return pa.Check(check, name=self.code)
 
 
 def _parses_as_date(col: pl.Expr) -> pl.Expr:
@@ -209,7 +226,7 @@ def school_year_ok(col: pl.Expr) -> pl.Expr:
     return (second == first + 1).fill_null(False)
 
 
-def _range_check(spec: ColumnSpec, as_text: bool) -> pa.Check:
+def _range_check(spec: ColumnSpec, as_text: bool) -> CellRule:
     def in_range(col: pl.Expr) -> pl.Expr:
         value = col.str.strip_chars().cast(pl.Float64, strict=False) if as_text else col.cast(pl.Float64)
         ok = pl.lit(True)
@@ -220,27 +237,28 @@ def _range_check(spec: ColumnSpec, as_text: bool) -> pa.Check:
         # A cell that does not parse is reported once, as invalid_number, not again here.
         return value.is_null() | ok
 
-    return _text_check("out_of_range", in_range)
+    return CellRule("out_of_range", in_range)
 
 
-def _checks(spec: ColumnSpec, source: pl.DataType) -> list[pa.Check]:
+def cell_rules(spec: ColumnSpec, source: pl.DataType) -> list[CellRule]:
+    """The rules on the cells of a column whose file holds ``source``."""
     as_text = source == pl.String
-    checks: list[pa.Check] = []
+    rules: list[CellRule] = []
     if spec.type == "date" and as_text:
-        checks.append(_text_check("invalid_date", _parses_as_date))
+        rules.append(CellRule("invalid_date", _parses_as_date))
     elif spec.type == "bool" and as_text:
-        checks.append(_text_check("invalid_bool", _parses_as_bool))
+        rules.append(CellRule("invalid_bool", _parses_as_bool))
     elif spec.type in ("integer", "number") and as_text:
-        checks.append(_text_check("invalid_number", lambda c: _parses_as_number(c, spec.dtype)))
+        rules.append(CellRule("invalid_number", lambda c: _parses_as_number(c, spec.dtype)))
     elif spec.type == "enum":
-        checks.append(_text_check("invalid_value", lambda c: c.is_in(spec.values)))
+        rules.append(CellRule("invalid_value", lambda c: c.is_in(spec.values)))
     elif spec.type == "school_year":
-        checks.append(_text_check("invalid_school_year", school_year_ok))
+        rules.append(CellRule("invalid_school_year", school_year_ok))
     elif spec.type == "id":
-        checks.append(_text_check("empty_id", lambda c: c.str.strip_chars().str.len_chars() > 0))
+        rules.append(CellRule("empty_id", lambda c: c.str.strip_chars().str.len_chars() > 0))
     if spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
-        checks.append(_range_check(spec, as_text))
-    return checks
+        rules.append(_range_check(spec, as_text))
+    return rules
 
 
 def accepted_source_dtypes(spec: ColumnSpec) -> tuple[type[pl.DataType], ...]:
@@ -259,8 +277,6 @@ def accepted_source_dtypes(spec: ColumnSpec) -> tuple[type[pl.DataType], ...]:
             )
         case _:
             return (pl.String,)
-
-
 
 
 def pandera_schema(
@@ -284,7 +300,7 @@ def pandera_schema(
             continue
         columns[spec.name] = pa.Column(
             dtype,
-            checks=_checks(spec, dtype),
+            checks=[rule.check() for rule in cell_rules(spec, dtype)],
             nullable=spec.nullable,
             coerce=False,
             required=False,
@@ -299,3 +315,22 @@ def pandera_schema(
     )
 
 
+def invalid_row(table: TableSchema, source: Mapping[str, pl.DataType], columns: Collection[str]) -> pl.Expr:
+    """Per row: whether a cell of ``columns`` fails a rule :func:`pandera_schema` checks (its
+    cell rules and ``nullable``, where pandera counts NaN as null), as the file holds it.
+
+    Counted in the validator's own pass over the table: zero means pandera, run on the data,
+    would find nothing. The key's uniqueness is not here (it is checked group-wise). Every
+    rule is a function of one cell, so it may as well be evaluated on a column's distinct
+    values (the groups of a grouped pass).
+    """
+    fails = []
+    for spec in table.columns:
+        dtype = source.get(spec.name)
+        if dtype is None or spec.name not in columns:
+            continue
+        fails += [~rule.valid(spec.name) for rule in cell_rules(spec, dtype)]
+        if not spec.nullable:
+            col = pl.col(spec.name)
+            fails.append(col.is_null() | col.is_nan() if dtype.is_float() else col.is_null())
+    return pl.any_horizontal(fails).fill_null(False) if fails else pl.lit(False)

@@ -20,7 +20,7 @@ from pandera.config import ValidationDepth, config_context
 
 from datashare._cleanup import WorkFolder
 from datashare.errors import ExtractError, ExtractInvalid
-from datashare.extract.cross import Flag, calendar_masks, cross_findings, day_bits, flag_findings, weekday_masks
+from datashare.extract.cross import Flag, calendar_masks, cross_findings, day_bits, flag_pass, weekday_masks
 from datashare.extract.read import ROW, Extract, TableFile, header_names, locate, scan_raw, typed
 from datashare.extract.report import (
     MAX_EXAMPLE_ROWS,
@@ -34,8 +34,10 @@ from datashare.extract.schema import (
     ALL_TABLES,
     OPTIONAL_TABLES,
     TABLES,
+    ColumnSpec,
     TableSchema,
     accepted_source_dtypes,
+    invalid_row,
     load_schemas,
     pandera_schema,
     school_year_ok,
@@ -75,6 +77,7 @@ class _TableRead:
         self.readable = False
         self.rows: int | None = None
         self.masks: pl.LazyFrame | None = None
+        self.splits: list[str] = []
         self._groups: pl.DataFrame | None = None
         try:
             self._open(folder)
@@ -217,16 +220,33 @@ class _TableRead:
             return []
         return [c for c in self.schema.names if self.usable_source.get(c) == pl.String]
 
-    def typed(self) -> pl.LazyFrame:
+    def typed(self, *extra: pl.Expr) -> pl.LazyFrame:
         """Typed columns plus the report row number (for cross-table findings); broken
-        columns are nulls.
+        columns are nulls. ``extra`` are columns computed from the cells as the file holds
+        them (before typing), kept alongside.
 
         Repeated header lines are dropped here (they are reported once, as such)."""
         assert self.file is not None
-        raw = self.raw().with_row_index(ROW, offset=self.file.first_row)
+        raw = self.raw().with_row_index(ROW, offset=self.file.first_row).with_columns(extra)
         if self.header_columns:
             raw = raw.filter(~_is_header_line(self.header_columns))
-        return typed(raw, self.schema, self.usable_source, keep=(ROW,))
+        return typed(raw, self.schema, self.usable_source, keep=(ROW, *(e.meta.output_name() for e in extra)))
+
+    @property
+    def grouped(self) -> bool:
+        """Whether the table gets a grouped pass (:meth:`group_stats`): a usable compound key."""
+        return len(self.schema.key) > 1 and self.usable(*self.schema.key)
+
+    @property
+    def lead(self) -> list[str]:
+        """The key's leading columns, by which the grouped pass groups (none without one)."""
+        return list(self.schema.key[:-1]) if self.grouped else []
+
+    def invalid_flag(self) -> pl.Expr:
+        """Per row, ``__invalid``: a cell fails a per-table rule (:func:`invalid_row`). The
+        leading key columns are left to the groups (:func:`_text_findings`)."""
+        rest = [c for c in self.schema.names if c not in self.lead]
+        return invalid_row(self.schema, self.usable_source, rest).alias("__invalid")
 
     def group_stats(self) -> pl.DataFrame:
         """Per group of the key's leading columns: rows, distinct last key column, date bounds.
@@ -235,7 +255,10 @@ class _TableRead:
         cross-table rules of attendance. ``riders`` are further aggregations a caller asked
         for in the same pass (the release's per-student attendance summary), so that a big
         table is scanned once for validation and derivation together. ``masks`` (attendance
-        only) are the allowed days: a group with a day outside them gets ``__off``.
+        only) are the allowed days: a group with a day outside them gets ``__off``. ``splits``
+        cut the pass into ranges of the first leading column (:func:`_student_splits`). The rows
+        failing a per-table rule (``__invalid``) or a text rule (``__text``) are counted too,
+        so that pandera and the text query need not read a clean table again.
         """
         if self._groups is None:
             *lead, last = self.schema.key
@@ -244,14 +267,56 @@ class _TableRead:
                 *[pl.col(d).min().alias(f"__first_{d}") for d in dates],
                 *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
             ]
-            if self.schema.column(last).type == "date":
-                groups = _distinct_days(self.typed(), lead, last, bounds, self.riders, self.masks)
-            else:
-                groups = self.typed().group_by(lead).agg(
-                    pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *self.riders
-                )
-            self._groups = groups.collect(engine="streaming")
+            rows = self.typed(self.invalid_flag())
+            text = [f.expr.fill_null(False) for f in _table_text_flags(self) if f.column not in lead]
+            text_rows = pl.any_horizontal(text).sum() if text else pl.lit(0)
+            riders = (*self.riders, pl.col("__invalid").sum(), text_rows.alias("__text"))
+            parts = []
+            for part in _key_ranges(pl.col(lead[0]), self.splits):
+                if self.schema.column(last).type == "date":
+                    groups = _distinct_days(rows.filter(part), lead, last, bounds, riders, self.masks)
+                else:
+                    groups = rows.filter(part).group_by(lead).agg(
+                        pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *riders
+                    )
+                parts.append(groups.collect(engine="streaming"))
+            self._groups = pl.concat(parts)
         return self._groups
+
+
+PASS_ROWS = 50_000_000
+"""Rows per grouped pass. A hash group-by of shuffled rows holds nearly all of them until it
+ends (8 GB for a million students' daily attendance), so a bigger table is grouped in ranges
+of student_id, one pass each: on a file sorted by student the Parquet reader skips the row
+groups outside a range (the passes cost one read together); on a shuffled one each pass
+reads the file again but holds only its range."""
+
+
+def _student_splits(reads: Mapping[str, _TableRead], read: _TableRead) -> list[str]:
+    """The student_ids cutting ``read``'s grouped pass into ranges of about equal size (none
+    for a table under :data:`PASS_ROWS` rows, or not grouped by student first)."""
+    students = reads["students"]
+    parts = (read.rows or 0) // PASS_ROWS + 1
+    if parts < 2 or read.lead[:1] != ["student_id"] or not students.usable("student_id"):
+        return []
+    ids = students.typed().select(pl.col("student_id").drop_nulls().unique().sort()).collect()["student_id"]
+    return sorted({ids[len(ids) * i // parts] for i in range(1, parts)}) if len(ids) else []
+
+
+def _key_ranges(col: pl.Expr, splits: Sequence[str]) -> list[pl.Expr]:
+    """Filters cutting ``col`` at ``splits`` (sorted): every row, a null too, is in exactly one."""
+    if not splits:
+        return [pl.lit(True)]
+    edges = [None, *splits, None]
+    ranges = []
+    for lo, hi in zip(edges, edges[1:]):
+        if lo is None:
+            ranges.append((col < hi) | col.is_null())
+        elif hi is None:
+            ranges.append(col >= lo)
+        else:
+            ranges.append((col >= lo) & (col < hi))
+    return ranges
 
 
 def _dtype_name(dtype: pl.DataType) -> str:
@@ -333,15 +398,18 @@ def _repeated_header_check(columns: list[str]) -> pa.Check:
     return pa.Check(check, name="repeated_header")
 
 
-def _pandera_findings(read: _TableRead) -> list[Finding]:
-    """Every per-table rule of one table, by pandera with data-level validation on."""
+def _pandera_findings(read: _TableRead, data: bool = True) -> list[Finding]:
+    """Every per-table rule of one table, by pandera; with ``data`` off, only the schema-level
+    rules (the cells were counted clean elsewhere, and pandera would read every column once
+    per rule to find nothing)."""
     table, file = read.schema.name, read.file
     assert file is not None
     header = read.header_columns
     header_check = [_repeated_header_check(header)] if header else None
     schema = pandera_schema(read.schema, read.usable_source, header_check, with_key=False)
+    depth = ValidationDepth.SCHEMA_AND_DATA if data else ValidationDepth.SCHEMA_ONLY
     try:
-        with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+        with config_context(validation_depth=depth):
             schema.validate(read.raw(), lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
@@ -430,40 +498,66 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
     )]
 
 
-def _text_findings(read: _TableRead) -> list[Finding]:
-    """Ids with surrounding whitespace, and NUL bytes or bytes that are not UTF-8 in text.
+def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
+    """Ids with surrounding whitespace, and NUL bytes or bytes that are not UTF-8 in text;
+    and the number of rows pandera would report (see :func:`_invalid_rows`).
 
     CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding at their
     line, not an unreadable file. The leading key columns of a big table (attendance's
-    student_id and school_id) are checked on the distinct groups of the grouped pass, and
-    read again row by row only when a group is at fault, so they cost no scan of their own.
+    student_id and school_id) are checked on the distinct groups of the grouped pass, the
+    other columns of a grouped table are counted in that pass, and the rows are read again
+    only for a rule with a hit. A table without a grouped pass is read once here, and its
+    rows are checked against the per-table rules in the same query.
     """
-    specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
-    if not specs:
-        return []
-    flags: list[Flag] = []
-    for spec in specs:
-        col = pl.col(spec.name)
-        flags.append(Flag(
-            "invalid_text", spec.name, col.str.contains("\x00", literal=True) | col.str.contains("\ufffd", literal=True),
-            f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
-        ))
-        if spec.type == "id":
-            stripped = col.str.strip_chars()
-            flags.append(Flag(
-                "id_whitespace", spec.name, (stripped != col) & (stripped.str.len_chars() > 0),
-                f"column {spec.name} has identifiers with leading or trailing whitespace "
-                "(000007 and '000007 ' would be two students)",
-            ))
-    key = read.schema.key
-    lead = set(key[:-1]) if len(key) > 1 and read.usable(*key) else set()
-    on_groups = [f for f in flags if f.column in lead]
-    if on_groups:
-        groups = read.group_stats().select(sorted(lead))
-        if not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
-            flags = [f for f in flags if f.column not in lead]
+    flags = _table_text_flags(read)
     assert read.file is not None
-    return flag_findings(read.typed(), flags, read.schema.name, read.file)
+    if not read.grouped:
+        lf = read.typed(read.invalid_flag())
+        findings, tally = flag_pass(
+            lf, flags, read.schema.name, read.file, {"invalid": pl.col("__invalid").sum(), "rows": pl.len()}
+        )
+        return findings, _invalid_rows(read, tally["invalid"], tally["rows"])
+    lead = read.lead
+    on_groups = [f for f in flags if f.column in lead]
+    groups = read.group_stats()
+    if on_groups and not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
+        flags = [f for f in flags if f.column not in lead]
+    if not groups["__text"].sum():
+        flags = [f for f in flags if f.column in lead]
+    findings, _ = flag_pass(read.typed(), flags, read.schema.name, read.file)
+    invalid = groups["__invalid"].sum() + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
+    return findings, _invalid_rows(read, invalid, groups["__n"].sum())
+
+
+def _table_text_flags(read: _TableRead) -> list[Flag]:
+    """The text rules of every id and text column the file holds as text."""
+    specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
+    return [flag for spec in specs for flag in _text_flags(spec)]
+
+
+def _text_flags(spec: ColumnSpec) -> list[Flag]:
+    """The text rules of one id or text column."""
+    col = pl.col(spec.name)
+    flags = [Flag(
+        "invalid_text", spec.name, col.str.contains(r"[\x00\x{FFFD}]"),
+        f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
+    )]
+    if spec.type == "id":
+        # Whitespace first or last, and something else (an id of only whitespace is
+        # empty_id): one regex, rather than stripping every id and comparing.
+        flags.append(Flag(
+            "id_whitespace", spec.name, col.str.contains(r"^\s+\S|\S\s+$"),
+            f"column {spec.name} has identifiers with leading or trailing whitespace "
+            "(000007 and '000007 ' would be two students)",
+        ))
+    return flags
+
+
+def _invalid_rows(read: _TableRead, invalid: int, typed_rows: int) -> int:
+    """Rows pandera would report: rows with a failing cell, and repeated header lines (the
+    typed table, which drops them, has fewer rows than the file)."""
+    assert read.rows is not None
+    return int(invalid) + read.rows - int(typed_rows)
 
 
 def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[Finding]]:
@@ -562,20 +656,35 @@ def _validate(
 
 
 def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear | None) -> list[Finding]:
-    """The per-table rules of one table (pandera, then the key), and its row count."""
+    """The per-table rules of one table (pandera, the key, text), and its row count.
+
+    The grouped pass, or the text query of a table without one, first counts the rows that
+    fail a rule; pandera reads the data, to report the rows, only when that count is not
+    zero, or when that pass could not read the file (pandera then says what it can).
+    """
     read = reads[name]
     if not read.readable:
         return []
     if name == "attendance" and year is not None:
         read.masks = _allowed_days(reads, year)
-    findings = _pandera_findings(read)
+    text: list[Finding] | None = None
+    invalid: int | None = None
+    try:
+        read.rows = int(read.raw().select(pl.len()).collect().item())
+        read.splits = _student_splits(reads, read)
+        text, invalid = _text_findings(read)
+    except (pl.exceptions.PolarsError, OSError):
+        pass
+    findings = _pandera_findings(read, data=invalid != 0)
     if any(f.code == "unreadable_file" for f in findings):
         read.readable = False
         return findings
     try:
         findings += _key_findings(read, read.typed())
-        findings += _text_findings(read)
-        read.rows = int(read.raw().select(pl.len()).collect().item())
+        if text is None:
+            read.rows = int(read.raw().select(pl.len()).collect().item())
+            text, _ = _text_findings(read)
+        findings += text
     except (pl.exceptions.PolarsError, OSError) as exc:
         read.readable = False
         findings.append(_unreadable(read.schema.name, read.file, exc))
