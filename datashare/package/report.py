@@ -36,6 +36,7 @@ from functools import cache
 from typing import Any
 
 import polars as pl
+from markupsafe import Markup, escape
 
 from datashare.agreement.model import SHARE_METRICS
 from datashare.package.describe import _METRICS as METRIC_WORDS
@@ -85,9 +86,8 @@ def render_report(release: PartnerRelease) -> str:
     """The report's HTML text for ``release``: the same release gives the same bytes."""
     agreement = release.agreement
     table = release.tables.get("aggregate_comparison")
-    metrics = _metrics(release, table) if table is not None else []
-    seen = sorted({code for m in metrics for row in m["rows"] for s in row["sides"] for code in s.reasons},
-                  key=lambda c: list(REASONS).index(c) if c in REASONS else len(REASONS))
+    metrics, codes = _metrics(release, table) if table is not None else ([], [])
+    seen = sorted(codes, key=lambda c: (list(REASONS).index(c) if c in REASONS else len(REASONS), c))
     individual = agreement.individual is not None
     enrolled = int(release.gates.get("enrolled", 0)) or 1
     gates = [
@@ -149,47 +149,131 @@ def _schools(table: pl.DataFrame) -> list[str]:
     return names.get_column("school_name").to_list()
 
 
-def _metrics(release: PartnerRelease, table: pl.DataFrame) -> list[dict[str, Any]]:
-    """Each metric's rows (schools in file order, ``ALL`` last) with both sides classified."""
+def _metrics(release: PartnerRelease, table: pl.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each metric's table rows (schools in file order, ``ALL`` last) as markup and its chart,
+    and every reason code the report shows.
+
+    The table can list hundreds of schools per metric, so its rows are classified and
+    written as markup by polars over the whole table at once; only the rows a chart draws
+    (at most :data:`CHART_SCHOOLS` and ``ALL``) become :class:`Side` objects in Python.
+    """
     assert release.agreement.aggregate is not None
-    out = []
-    ordered = (
-        table.with_row_index("_order")
-        .with_columns(_difference_text())
-        .sort(pl.col("school_id") == "ALL", "_order")
-    )
+    ordered = _classified(table.with_row_index("_order").sort(pl.col("school_id") == "ALL", "_order"))
+    seen = ordered.select(pl.col("_codes").explode().drop_nulls().unique()).to_series().to_list()
     parts = ordered.partition_by("metric", as_dict=True, include_key=True)
+    out = []
     for metric in release.agreement.aggregate.metrics:
         part = parts.get((metric,), ordered.clear())
-        rows = []
-        for rec in part.iter_rows(named=True):  # one row per school: a few dozen at most
-            notes = _notes(rec["note"])
-            sides = tuple(_side(rec, side, metric, notes) for side in ("served", "comparison"))
-            rows.append(
-                {
-                    "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
-                    "is_all": rec["school_id"] == "ALL",
-                    "sides": sides,
-                    "difference": rec["difference_text"] or "",
-                    "reasons": [(label, code) for label, side in zip(("served", "comparison"), sides, strict=True)
-                                for code in side.reasons],
-                }
-            )
         out.append(
             {
                 "name": metric,
                 "title": metric.replace("_", " ").capitalize().replace("gpa", "GPA"),
                 "words": METRIC_WORDS.get(metric, ""),
                 "unit": "percent" if _is_proportion(metric) else "mean",
-                "rows": rows,
-                **_charted(metric, rows),
+                "schools_listed": part.height - 1,
+                "table_rows": Markup("".join(part.get_column("_html"))),
+                **_charted(metric, part),
             }
         )
-    return out
+    return out, seen
 
 
-def _charted(metric: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The chart of one metric, its text equivalent, and what it leaves to the table.
+_TEXT = {name: pl.String for name in ("school_name", "note", "served_display", "comparison_display")}
+
+
+def _classified(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` with each side's state (published, coded, withheld) and text as the report
+    shows them, the reason codes of the row (``_codes``) and the row's table markup (``_html``).
+
+    A note is parsed once per distinct note, not once per row (a table has a handful).
+    """
+    empty = {name: _TEXT.get(name, pl.Float64) for name, dtype in table.schema.items() if dtype == pl.Null}
+    table = table.cast(empty)  # an all-null column (a table built by hand) gets its type
+    distinct = table.get_column("note").unique().to_list()
+    notes = [_notes(n) for n in distinct]
+    parsed = pl.DataFrame(
+        {
+            "note": distinct,
+            "served_notes": [n["served"] for n in notes],
+            "comparison_notes": [n["comparison"] for n in notes],
+        },
+        schema={"note": pl.String, "served_notes": pl.List(pl.String), "comparison_notes": pl.List(pl.String)},
+    )
+    frame = table.with_columns(_difference_text()).join(parsed, on="note", how="left", nulls_equal=True, maintain_order="left")
+    share = pl.col("metric").is_in(sorted(SHARE_METRICS))
+    for side in ("served", "comparison"):
+        value, display, codes = pl.col(f"{side}_value"), pl.col(f"{side}_display"), pl.col(f"{side}_notes")
+        coded = value.is_null() & display.str.contains(_CODED.pattern) & share
+        frame = frame.with_columns(
+            pl.when(value.is_not_null()).then(pl.lit("published"))
+            .when(coded).then(pl.lit("coded"))
+            .otherwise(pl.lit("withheld")).alias(f"{side}_state"),
+            pl.when(value.is_not_null()).then(display.fill_null(""))
+            .when(coded).then(display.str.replace("<=", "\u2264", literal=True).str.replace(">=", "\u2265", literal=True))
+            .when(codes.list.contains("not_supplied")).then(pl.lit("not supplied"))
+            .otherwise(pl.lit("withheld")).alias(f"{side}_shown"),
+            pl.when(coded & (codes.list.len() == 0)).then(pl.lit(["coded:extreme_share"]))
+            .otherwise(codes).alias(f"{side}_reasons"),
+        )
+    pairs = frame.select("served_reasons", "comparison_reasons").unique().rows()
+    reasons = pl.DataFrame(
+        {
+            "served_reasons": [p[0] for p in pairs],
+            "comparison_reasons": [p[1] for p in pairs],
+            "_reasons_html": [_reasons_html(*p) for p in pairs],
+        },
+        schema={"served_reasons": pl.List(pl.String), "comparison_reasons": pl.List(pl.String), "_reasons_html": pl.String},
+    )
+    return (
+        frame.join(reasons, on=["served_reasons", "comparison_reasons"], how="left", maintain_order="left")
+        .with_columns(pl.concat_list("served_reasons", "comparison_reasons").alias("_codes"), _row_html())
+    )
+
+
+def _reasons_html(served: Sequence[str], comparison: Sequence[str]) -> str:
+    """The last cell of a table row: each side's reason codes, linked to their explanation."""
+    return "; ".join(
+        f'{label}: <a href="#reason-{escape(code.replace(":", "-"))}">{escape(code)}</a>'
+        for label, codes in (("served", served), ("comparison", comparison))
+        for code in codes
+    )
+
+
+def _row_html() -> pl.Expr:
+    """One table row's markup, exactly as the report template lays it out, escaped."""
+    is_all = pl.col("school_id") == "ALL"
+
+    def count(side: str) -> pl.Expr:
+        shown = pl.col(f"{side}_state") != "withheld"
+        return pl.when(shown).then(pl.col(f"{side}_n").cast(pl.String)).otherwise(pl.lit("")).fill_null("")
+
+    return pl.format(
+        '      <tr{}>\n        <th scope="row">{}</th>\n        <td class="num">{}</td>\n'
+        '        <td class="num {}">{}</td>\n        <td class="num">{}</td>\n'
+        '        <td class="num {}">{}</td>\n        <td class="num">{}</td>\n        <td>{}</td>\n      </tr>\n',
+        pl.when(is_all).then(pl.lit(' class="all"')).otherwise(pl.lit("")),
+        _escape(pl.when(is_all).then(pl.lit("All schools")).otherwise(pl.col("school_name"))),
+        count("served"),
+        pl.col("served_state"),
+        _escape(pl.col("served_shown")),
+        count("comparison"),
+        pl.col("comparison_state"),
+        _escape(pl.col("comparison_shown")),
+        _escape(pl.col("difference_text").fill_null("")),
+        pl.col("_reasons_html"),
+    ).alias("_html")
+
+
+def _escape(text: pl.Expr) -> pl.Expr:
+    """HTML-escape text as Jinja2's autoescape (markupsafe) does: ``& < > " '``."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("'", "&#39;")):
+        text = text.str.replace_all(char, entity, literal=True)
+    return text
+
+
+def _charted(metric: str, rows: pl.DataFrame) -> dict[str, Any]:
+    """The chart of one metric (``rows``: its classified table rows), its text equivalent,
+    and what it leaves to the table.
 
     Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and its
     cost: a report's time is nearly all text layout, per drawn school) would grow with the
@@ -197,19 +281,31 @@ def _charted(metric: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     schools with the most served students among those with a published figure; the table
     still lists every school.
     """
-    schools = [r for r in rows if not r["is_all"]]
-    drawn = list(rows)
-    if len(schools) > CHART_SCHOOLS:
-        shown = [r for r in schools if any(side.state != "withheld" for side in r["sides"])]
-        shown.sort(key=lambda r: -(r["sides"][0].n or 0))
-        keep = {id(r) for r in shown[:CHART_SCHOOLS]}
-        drawn = [r for r in rows if r["is_all"] or id(r) in keep]
-    left_out = len(rows) - len(drawn)
+    is_all = pl.col("school_id") == "ALL"
+    drawn = rows
+    if rows.filter(~is_all).height > CHART_SCHOOLS:
+        published = (pl.col("served_state") != "withheld") | (pl.col("comparison_state") != "withheld")
+        served_n = pl.when(pl.col("served_state") != "withheld").then(pl.col("served_n")).fill_null(0)
+        keep = (
+            rows.filter(~is_all & published)
+            .sort(served_n, descending=True, maintain_order=True)
+            .head(CHART_SCHOOLS)
+            .get_column("_order")
+        )
+        drawn = rows.filter(is_all | pl.col("_order").is_in(keep.implode()))
+    records = [
+        {
+            "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
+            "is_all": rec["school_id"] == "ALL",
+            "sides": (_side(rec, "served"), _side(rec, "comparison")),
+        }
+        for rec in drawn.iter_rows(named=True)
+    ]
     return {
-        "svg": _chart(metric, drawn),
-        "summary": _summary(drawn),
-        "left_out": left_out,
-        "drawn_schools": len(drawn) - sum(1 for r in drawn if r["is_all"]),
+        "svg": _chart(metric, records),
+        "summary": _summary(records),
+        "left_out": rows.height - drawn.height,
+        "drawn_schools": sum(1 for r in records if not r["is_all"]),
     }
 
 
@@ -232,20 +328,18 @@ def _is_proportion(metric: str) -> bool:
     return metric not in ("incidents_per_student", "mean_gpa")
 
 
-def _side(rec: Mapping[str, Any], side: str, metric: str, notes: Mapping[str, tuple[str, ...]]) -> Side:
-    value, display = rec[f"{side}_value"], rec[f"{side}_display"] or ""
-    n = rec[f"{side}_n"]
-    coded = _CODED.match(display)
-    if value is not None:
-        return Side(n, value, display, "published", notes[side])
-    if coded and metric in SHARE_METRICS:
+def _side(rec: Mapping[str, Any], side: str) -> Side:
+    """One side of a classified row (see :func:`_classified`) as the chart draws it."""
+    state, shown, reasons = rec[f"{side}_state"], rec[f"{side}_shown"], tuple(rec[f"{side}_reasons"])
+    if state == "published":
+        return Side(rec[f"{side}_n"], rec[f"{side}_value"], shown, state, reasons)
+    if state == "coded":
+        coded = _CODED.match(rec[f"{side}_display"])
+        assert coded is not None
         bound = int(coded.group(2)) / 100
         low, high = (0.0, bound) if coded.group(1) == "<=" else (bound, 1.0)
-        shown = display.replace("<=", "\u2264").replace(">=", "\u2265")
-        return Side(n, None, shown, "coded", notes[side] or ("coded:extreme_share",), low, high)
-    if "not_supplied" in notes[side]:
-        return Side(None, None, "not supplied", "withheld", notes[side])
-    return Side(None, None, "withheld", "withheld", notes[side])
+        return Side(rec[f"{side}_n"], None, shown, state, reasons, low, high)
+    return Side(None, None, shown, state, reasons)
 
 
 def _difference_text() -> pl.Expr:
