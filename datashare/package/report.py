@@ -383,28 +383,68 @@ _SETTINGS = {
     "xtick.color": MUTED_TEXT,
     "ytick.color": "#1a1a1a",
 }
-_CANVAS: list[Any] = []
-"""The one figure and axes every chart is drawn on, made on first use (under ``_LOCK``).
+_BAR_GROUPS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("served", {"color": SERVED_COLOUR, "edgecolor": SERVED_COLOUR}),
+    ("comparison", {"color": COMPARISON_COLOUR, "hatch": "///", "edgecolor": "white"}),
+    ("served range", {"color": "white", "edgecolor": SERVED_COLOUR, "hatch": "xx", "linewidth": 1.2}),
+    ("comparison range", {"color": "white", "edgecolor": COMPARISON_COLOUR, "hatch": "xx", "linewidth": 1.2}),
+)
+"""The chart's kinds of bar, in drawing order, and how each is drawn."""
+_BAR_HEIGHT = 0.38
+_CANVAS: list[_Canvas] = []
 
-Reusing them, and removing only the bars and texts of the previous chart, halves a
-chart's cost: a new figure with its axes and ticks costs about as much as the chart."""
 
+class _Canvas:
+    """The one figure every chart is drawn on, with its bars and texts, made on first use and
+    reused under ``_LOCK``.
 
-def _canvas() -> tuple[Any, Any]:
-    if not _CANVAS:
+    A chart's cost is nearly all artists: a new figure with its axes and ticks costs about
+    as much as a chart, and creating a bar or a text (and removing it after) about as much
+    as drawing it. So the canvas keeps a pool of each kind of bar and text, in drawing
+    order, and a chart only moves, fills and shows the ones it needs; hidden ones are not
+    drawn and leave no trace in the SVG, which is the one a chart drawn from scratch gives.
+    """
+
+    def __init__(self) -> None:
         from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
         from matplotlib.figure import Figure  # noqa: PLC0415
 
-        fig = Figure(figsize=(7.2, 3))
-        FigureCanvasSVG(fig)
-        ax = fig.add_axes((0.30, 0.1, 0.62, 0.8))
+        self.fig = Figure(figsize=(7.2, 3))
+        FigureCanvasSVG(self.fig)
+        self.ax = ax = self.fig.add_axes((0.30, 0.1, 0.62, 0.8))
         # School names are drawn as text rather than y ticks: a tick is several artists.
         ax.set_yticks([])
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
         ax.set_axisbelow(True)
-        _CANVAS.extend((fig, ax))
-    return _CANVAS[0], _CANVAS[1]
+        self.bars: dict[str, list[Any]] = {}
+        self.labels: list[Any] = []
+        self.names: list[Any] = []
+
+    def reserve(self, bars: Mapping[str, int], labels: int, names: int) -> None:
+        """Make sure each pool holds enough artists; a pool that grows is made anew, all of
+        them in drawing order (bars by kind, then value labels, then school names)."""
+        if all(len(self.bars.get(k, ())) >= n for k, n in bars.items()) and len(self.labels) >= labels \
+                and len(self.names) >= names:
+            return
+        ax, size = self.ax, max(CHART_SCHOOLS + 1, *bars.values(), labels, names)
+        for artist in [*ax.patches, *ax.texts]:
+            artist.remove()
+        for container in list(ax.containers):
+            container.remove()
+        for kind, style in _BAR_GROUPS:
+            self.bars[kind] = list(ax.barh([0.0] * size, [0.0] * size, height=_BAR_HEIGHT * 0.92, **style))
+        self.labels = [ax.text(0, 0, "", va="center", fontsize=8) for _ in range(2 * size)]
+        names = ax.get_yaxis_transform()
+        self.names = [ax.text(-0.02, 0, "", transform=names, ha="right", va="center") for _ in range(size)]
+        for artist in [*ax.patches, *ax.texts]:
+            artist.set_visible(False)
+
+
+def _canvas() -> _Canvas:
+    if not _CANVAS:
+        _CANVAS.append(_Canvas())
+    return _CANVAS[0]
 
 
 def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
@@ -421,9 +461,8 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
     values = [s.value for r in rows for s in r["sides"] if s.value is not None]
     top = 100.0 if proportion else max([1.0, *(v * 1.25 for v in values)])
     height = 0.7 + 0.42 * len(rows)
-    bar = 0.38
-    bars: dict[str, list[tuple[float, float, float]]] = {"served": [], "comparison": []}
-    ranges: list[tuple[float, float, float, str]] = []
+    bar = _BAR_HEIGHT
+    bars: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind, _ in _BAR_GROUPS}
     labels: list[tuple[float, float, str, str, dict[str, str]]] = []
     for index, row in enumerate(rows):
         y = len(rows) - 1 - index
@@ -439,7 +478,7 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
                 labels.append((width + top * 0.01, at, side.display, "left", {}))
             elif side.state == "coded":
                 low, high = side.low * scale, side.high * scale
-                ranges.append((at, high - low, low, name))
+                bars[f"{name} range"].append((at, high - low, low))
                 right = high < top * 0.8
                 labels.append((high + top * 0.01 if right else low - top * 0.01, at,
                                f"{side.display} (range)", "left" if right else "right", {}))
@@ -453,30 +492,34 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
         tick_labels = [f"{t:g}" for t in ticks]
     settings = {**_SETTINGS, "svg.hashsalt": f"datashare-report-{metric}"}
     with _LOCK, matplotlib.rc_context(settings):
-        fig, ax = _canvas()
-        for container in list(ax.containers):
-            container.remove()
-        for artist in [*ax.patches, *ax.texts]:
-            artist.remove()
+        canvas = _canvas()
+        canvas.reserve({kind: len(b) for kind, b in bars.items()}, len(labels), len(rows))
+        fig, ax = canvas.fig, canvas.ax
         fig.set_size_inches(7.2, height)
         ax.set_position((0.30, 0.45 / height, 0.62, 1 - 0.6 / height))
-        for name, colour, hatch in (("served", SERVED_COLOUR, None), ("comparison", COMPARISON_COLOUR, "///")):
-            if bars[name]:
-                at, width, left = zip(*bars[name], strict=True)
-                ax.barh(at, width, left=left, height=bar * 0.92, color=colour, hatch=hatch,
-                        edgecolor="white" if hatch else colour)
-        for name, colour in (("served", SERVED_COLOUR), ("comparison", COMPARISON_COLOUR)):
-            mine = [r for r in ranges if r[3] == name]
-            if mine:
-                at, width, left, _ = zip(*mine, strict=True)
-                ax.barh(at, width, left=left, height=bar * 0.92, color="white", edgecolor=colour,
-                        hatch="xx", linewidth=1.2)
-        for x, y, text, align, style in labels:
-            ax.text(x, y, text, va="center", ha=align, fontsize=8, **style)
-        names = ax.get_yaxis_transform()
-        for index, row in enumerate(rows):
-            ax.text(-0.02, len(rows) - 1 - index, _short(row["school"]), transform=names, ha="right",
-                    va="center", fontweight="bold" if row["is_all"] else "normal")
+        for kind, _ in _BAR_GROUPS:
+            pool, wanted = canvas.bars[kind], bars[kind]
+            for index, rect in enumerate(pool):
+                rect.set_visible(index < len(wanted))
+                if index < len(wanted):
+                    at, width, left = wanted[index]
+                    rect.set_bounds(left, at - _BAR_HEIGHT * 0.92 / 2, width, _BAR_HEIGHT * 0.92)
+        for index, text in enumerate(canvas.labels):
+            text.set_visible(index < len(labels))
+            if index < len(labels):
+                x, y, words, align, style = labels[index]
+                text.set_position((x, y))
+                text.set_text(words)
+                text.set_horizontalalignment(align)
+                text.set_color(style.get("color", _SETTINGS["text.color"]))
+                text.set_fontstyle(style.get("style", "normal"))
+        for index, text in enumerate(canvas.names):
+            text.set_visible(index < len(rows))
+            if index < len(rows):
+                row = rows[index]
+                text.set_position((-0.02, len(rows) - 1 - index))
+                text.set_text(_short(row["school"]))
+                text.set_fontweight("bold" if row["is_all"] else "normal")
         ax.set_xlim(0, top * 1.18)
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.set_xticks(ticks, tick_labels)
