@@ -406,11 +406,12 @@ class _Canvas:
     """
 
     def __init__(self) -> None:
-        from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
         from matplotlib.figure import Figure  # noqa: PLC0415
 
+        from datashare.package._svgcanvas import CanvasSVG  # noqa: PLC0415
+
         self.fig = Figure(figsize=(7.2, 3))
-        FigureCanvasSVG(self.fig)
+        CanvasSVG(self.fig)
         self.ax = ax = self.fig.add_axes((0.30, 0.1, 0.62, 0.8))
         # School names are drawn as text rather than y ticks: a tick is several artists.
         ax.set_yticks([])
