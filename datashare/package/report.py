@@ -161,6 +161,7 @@ def _metrics(release: PartnerRelease, table: pl.DataFrame) -> tuple[list[dict[st
     ordered = _classified(table.with_row_index("_order").sort(pl.col("school_id") == "ALL", "_order"))
     seen = ordered.select(pl.col("_codes").explode().drop_nulls().unique()).to_series().to_list()
     parts = ordered.partition_by("metric", as_dict=True, include_key=True)
+    drawn = ordered.filter(pl.col("_order").is_in(_drawn(ordered).implode())).partition_by("metric", as_dict=True)
     out = []
     for metric in release.agreement.aggregate.metrics:
         part = parts.get((metric,), ordered.clear())
@@ -172,7 +173,7 @@ def _metrics(release: PartnerRelease, table: pl.DataFrame) -> tuple[list[dict[st
                 "unit": "percent" if _is_proportion(metric) else "mean",
                 "schools_listed": part.height - 1,
                 "table_rows": Markup("".join(part.get_column("_html"))),
-                **_charted(metric, part),
+                **_charted(metric, part.height, drawn.get((metric,), ordered.clear())),
             }
         )
     return out, seen
@@ -271,28 +272,30 @@ def _escape(text: pl.Expr) -> pl.Expr:
     return text
 
 
-def _charted(metric: str, rows: pl.DataFrame) -> dict[str, Any]:
-    """The chart of one metric (``rows``: its classified table rows), its text equivalent,
-    and what it leaves to the table.
+def _drawn(rows: pl.DataFrame) -> pl.Series:
+    """The rows (``_order``) the charts draw, for every metric at once.
 
     Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and its
     cost: a report's time is nearly all text layout, per drawn school) would grow with the
     district while telling program staff little, so it draws the ``ALL`` row and the
-    schools with the most served students among those with a published figure; the table
-    still lists every school.
+    schools with the most served students among those with a published figure (ties in
+    table order); the table still lists every school.
     """
     is_all = pl.col("school_id") == "ALL"
-    drawn = rows
-    if rows.filter(~is_all).height > CHART_SCHOOLS:
-        published = (pl.col("served_state") != "withheld") | (pl.col("comparison_state") != "withheld")
-        served_n = pl.when(pl.col("served_state") != "withheld").then(pl.col("served_n")).fill_null(0)
-        keep = (
-            rows.filter(~is_all & published)
-            .sort(served_n, descending=True, maintain_order=True)
-            .head(CHART_SCHOOLS)
-            .get_column("_order")
-        )
-        drawn = rows.filter(is_all | pl.col("_order").is_in(keep.implode()))
+    published = (pl.col("served_state") != "withheld") | (pl.col("comparison_state") != "withheld")
+    served_n = pl.when(pl.col("served_state") != "withheld").then(pl.col("served_n")).fill_null(0)
+    few = (~is_all).sum().over("metric") <= CHART_SCHOOLS
+    largest = (
+        rows.filter(~is_all & published & ~few)
+        .sort("metric", served_n, "_order", descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over("metric") < CHART_SCHOOLS)
+    )
+    return pl.concat([rows.filter(is_all | few).get_column("_order"), largest.get_column("_order")])
+
+
+def _charted(metric: str, listed: int, drawn: pl.DataFrame) -> dict[str, Any]:
+    """The chart of one metric (``drawn``: the rows it draws of the ``listed`` rows of its
+    table, see :func:`_drawn`), its text equivalent, and what it leaves to the table."""
     records = [
         {
             "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
@@ -304,7 +307,7 @@ def _charted(metric: str, rows: pl.DataFrame) -> dict[str, Any]:
     return {
         "svg": _chart(metric, records),
         "summary": _summary(records),
-        "left_out": rows.height - drawn.height,
+        "left_out": listed - drawn.height,
         "drawn_schools": sum(1 for r in records if not r["is_all"]),
     }
 
