@@ -421,6 +421,10 @@ class _Canvas:
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
         ax.set_axisbelow(True)
+        # The axes have no axis labels (an empty label draws nothing), so fixed coordinates
+        # spare matplotlib placing them from every tick label's extent on every chart.
+        ax.xaxis.set_label_coords(0.5, 0)
+        ax.yaxis.set_label_coords(0, 0.5)
         self.bars: dict[str, list[Any]] = {}
         self.labels: list[Any] = []
         self.names: list[Any] = []
