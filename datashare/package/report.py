@@ -200,12 +200,13 @@ def _classified(table: pl.DataFrame) -> pl.DataFrame:
         },
         schema={"note": pl.String, "served_notes": pl.List(pl.String), "comparison_notes": pl.List(pl.String)},
     )
-    frame = table.with_columns(_difference_text()).join(parsed, on="note", how="left", nulls_equal=True, maintain_order="left")
+    query = table.lazy().with_columns(_difference_text())
+    query = query.join(parsed.lazy(), on="note", how="left", nulls_equal=True, maintain_order="left")
     share = pl.col("metric").is_in(sorted(SHARE_METRICS))
     for side in ("served", "comparison"):
         value, display, codes = pl.col(f"{side}_value"), pl.col(f"{side}_display"), pl.col(f"{side}_notes")
         coded = value.is_null() & display.str.contains(_CODED.pattern) & share
-        frame = frame.with_columns(
+        query = query.with_columns(
             pl.when(value.is_not_null()).then(pl.lit("published"))
             .when(coded).then(pl.lit("coded"))
             .otherwise(pl.lit("withheld")).alias(f"{side}_state"),
@@ -216,6 +217,7 @@ def _classified(table: pl.DataFrame) -> pl.DataFrame:
             pl.when(coded & (codes.list.len() == 0)).then(pl.lit(["coded:extreme_share"]))
             .otherwise(codes).alias(f"{side}_reasons"),
         )
+    frame = query.collect()
     pairs = frame.select("served_reasons", "comparison_reasons").unique().rows()
     reasons = pl.DataFrame(
         {
@@ -226,8 +228,10 @@ def _classified(table: pl.DataFrame) -> pl.DataFrame:
         schema={"served_reasons": pl.List(pl.String), "comparison_reasons": pl.List(pl.String), "_reasons_html": pl.String},
     )
     return (
-        frame.join(reasons, on=["served_reasons", "comparison_reasons"], how="left", maintain_order="left")
+        frame.lazy()
+        .join(reasons.lazy(), on=["served_reasons", "comparison_reasons"], how="left", maintain_order="left")
         .with_columns(pl.concat_list("served_reasons", "comparison_reasons").alias("_codes"), _row_html())
+        .collect()
     )
 
 
