@@ -10,7 +10,8 @@ Choices:
 - **matplotlib, SVG backend, inlined.** A well-kept library that draws offline with no
   browser or JavaScript; the SVG goes into the page as markup (no network fetch, sharp
   when printed, text kept as text). It is imported only when a report is written, and
-  figures are drawn with the object API (no ``pyplot`` state), one figure per metric.
+  charts are drawn with the object API (no ``pyplot`` state) on one reused figure whose
+  bars and texts are pooled (see :class:`_Canvas`): a run draws six charts per package.
 - **Deterministic.** ``svg.hashsalt`` is fixed per figure (so ids are stable and distinct
   between the page's figures), the SVG's ``Date`` metadata is dropped, and the text is
   written as text (``svg.fonttype: none``), so a rerun gives a byte-identical page. The
@@ -22,7 +23,9 @@ Choices:
   value written beside its bar, a text equivalent for every chart (``role="img"`` with a
   description), and the same figures as a table. Text colours meet WCAG AA (4.5:1).
 - **Jinja2** fills the page from ``templates/report.html.j2`` (shipped inside the package),
-  with autoescaping: school names come from the SIS and are not trusted.
+  with autoescaping: school names come from the SIS and are not trusted. The figure
+  tables, one row per school and metric, are written (and escaped the same way) by
+  polars for the whole table at once: a large district has hundreds of schools.
 """
 
 from __future__ import annotations
