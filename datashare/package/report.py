@@ -465,8 +465,9 @@ def _canvas() -> _Canvas:
 def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
     """One horizontal grouped bar chart as inline SVG markup (no XML prolog).
 
-    Every setting a chart depends on (size, position, limits, ticks) is set for each chart,
-    so a chart's bytes do not depend on what was drawn before it on the shared canvas.
+    Every setting a chart depends on (size, position, limits, ticks, and the place, text and
+    style of every pooled bar and text it shows) is set for each chart, so a chart's bytes
+    do not depend on what was drawn before it on the shared canvas.
     """
     import matplotlib  # noqa: PLC0415
     from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
