@@ -21,7 +21,7 @@ import polars as pl
 
 import datashare
 from datashare.errors import PackageError
-from datashare.package.describe import REPORT_FILE, FileEntry, datapackage, readme
+from datashare.package.describe import REPORT_FILE, FileEntry, datapackage, readme, table_schema
 from datashare.package.report import render_report
 from datashare.release.types import GATES, PartnerRelease
 
@@ -114,12 +114,13 @@ def write_package(
         entries.append(_write_table(withdrawn, dest, "withdrawn.csv", "withdrawn", "csv"))
 
     as_of = release.as_of.isoformat()
+    schemas = {name: table_schema(name, df) for name, df in tables.items()}  # each checks its key once
     (dest / "datapackage.json").write_text(
-        datapackage(release.agreement, tables, entries), encoding="utf-8", newline="\n"
+        datapackage(release.agreement, schemas, entries), encoding="utf-8", newline="\n"
     )
     (dest / REPORT_FILE).write_text(render_report(release), encoding="utf-8", newline="\n")
     (dest / "README.md").write_text(
-        readme(release.agreement, tables, entries, as_of=as_of), encoding="utf-8", newline="\n"
+        readme(release.agreement, tables, entries, schemas=schemas, as_of=as_of), encoding="utf-8", newline="\n"
     )
 
     agreement = release.agreement

@@ -211,8 +211,10 @@ def _field_type(dtype: pl.DataType) -> str:
 
 def _is_key(df: pl.DataFrame, key: Sequence[str]) -> bool:
     cols = list(key)
-    no_nulls = df.select(pl.any_horizontal(pl.col(cols).is_null()).any()).item() is not True
-    return no_nulls and not df.select(pl.struct(cols).is_duplicated().any()).item()
+    nulls, duplicates = df.select(
+        nulls=pl.any_horizontal(pl.col(cols).is_null()).any(), duplicates=pl.struct(cols).is_duplicated().any()
+    ).row(0)
+    return nulls is not True and not duplicates
 
 
 def resource_name(path: str) -> str:
@@ -234,11 +236,11 @@ def _key_words(schema: Mapping[str, object]) -> str:
 
 
 def datapackage(
-    agreement: Agreement, tables: Mapping[str, pl.DataFrame], files: Sequence[FileEntry]
+    agreement: Agreement, schemas: Mapping[str, Mapping[str, object]], files: Sequence[FileEntry]
 ) -> str:
-    """The Frictionless Data Package descriptor (JSON text, sorted keys) for ``files``."""
+    """The Frictionless Data Package descriptor (JSON text, sorted keys) for ``files``;
+    ``schemas``: each table's :func:`table_schema`."""
     resources = []
-    schemas = {table: table_schema(table, tables[table]) for table in dict.fromkeys(e.table for e in files)}
     for entry in files:
         fmt = entry.format
         resources.append(
@@ -277,9 +279,15 @@ def datapackage(
 
 
 def readme(
-    agreement: Agreement, tables: Mapping[str, pl.DataFrame], files: Sequence[FileEntry], *, as_of: str
+    agreement: Agreement,
+    tables: Mapping[str, pl.DataFrame],
+    files: Sequence[FileEntry],
+    *,
+    schemas: Mapping[str, Mapping[str, object]],
+    as_of: str,
 ) -> str:
-    """``data/README.md``: every file and column in plain words, and the agreement's terms."""
+    """``data/README.md``: every file and column in plain words, and the agreement's terms;
+    ``schemas``: each table's :func:`table_schema`."""
     a = agreement
     district = a.district.name if a.district else "the district"
     partner = a.partner.name if a.partner else "the partner"
@@ -356,9 +364,8 @@ def readme(
         "step, and every figure as a chart and a table, with each withheld figure explained. "
         "It opens in any web browser, needs no network, and prints."
     )
-    keys = {table: table_schema(table, df).get("primaryKey") for table, df in tables.items()}
     for entry in files:
-        key = keys.get(entry.table)
+        key = schemas[entry.table].get("primaryKey")
         lines.append(
             f"- `{entry.path}`: {_TABLE_TITLES.get(entry.table, entry.table)}; "
             f"{entry.rows} rows ({entry.format}). One row: "

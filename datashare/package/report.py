@@ -10,7 +10,8 @@ Choices:
 - **matplotlib, SVG backend, inlined.** A well-kept library that draws offline with no
   browser or JavaScript; the SVG goes into the page as markup (no network fetch, sharp
   when printed, text kept as text). It is imported only when a report is written, and
-  figures are drawn with the object API (no ``pyplot`` state), one figure per metric.
+  charts are drawn with the object API (no ``pyplot`` state) on one reused figure whose
+  bars and texts are pooled (see :class:`_Canvas`): a run draws six charts per package.
 - **Deterministic.** ``svg.hashsalt`` is fixed per figure (so ids are stable and distinct
   between the page's figures), the SVG's ``Date`` metadata is dropped, and the text is
   written as text (``svg.fonttype: none``), so a rerun gives a byte-identical page. The
@@ -22,7 +23,9 @@ Choices:
   value written beside its bar, a text equivalent for every chart (``role="img"`` with a
   description), and the same figures as a table. Text colours meet WCAG AA (4.5:1).
 - **Jinja2** fills the page from ``templates/report.html.j2`` (shipped inside the package),
-  with autoescaping: school names come from the SIS and are not trusted.
+  with autoescaping: school names come from the SIS and are not trusted. The figure
+  tables, one row per school and metric, are written (and escaped the same way) by
+  polars for the whole table at once: a large district has hundreds of schools.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from functools import cache
 from typing import Any
 
 import polars as pl
+from markupsafe import Markup, escape
 
 from datashare.agreement.model import SHARE_METRICS
 from datashare.package.describe import _METRICS as METRIC_WORDS
@@ -85,9 +89,8 @@ def render_report(release: PartnerRelease) -> str:
     """The report's HTML text for ``release``: the same release gives the same bytes."""
     agreement = release.agreement
     table = release.tables.get("aggregate_comparison")
-    metrics = _metrics(release, table) if table is not None else []
-    seen = sorted({code for m in metrics for row in m["rows"] for s in row["sides"] for code in s.reasons},
-                  key=lambda c: list(REASONS).index(c) if c in REASONS else len(REASONS))
+    metrics, codes = _metrics(release, table) if table is not None else ([], [])
+    seen = sorted(codes, key=lambda c: (list(REASONS).index(c) if c in REASONS else len(REASONS), c))
     individual = agreement.individual is not None
     enrolled = int(release.gates.get("enrolled", 0)) or 1
     gates = [
@@ -149,67 +152,170 @@ def _schools(table: pl.DataFrame) -> list[str]:
     return names.get_column("school_name").to_list()
 
 
-def _metrics(release: PartnerRelease, table: pl.DataFrame) -> list[dict[str, Any]]:
-    """Each metric's rows (schools in file order, ``ALL`` last) with both sides classified."""
+def _metrics(release: PartnerRelease, table: pl.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each metric's table rows (schools in file order, ``ALL`` last) as markup and its chart,
+    and every reason code the report shows.
+
+    The table can list hundreds of schools per metric, so its rows are classified and
+    written as markup by polars over the whole table at once; only the rows a chart draws
+    (at most :data:`CHART_SCHOOLS` and ``ALL``) become :class:`Side` objects in Python.
+    """
     assert release.agreement.aggregate is not None
-    out = []
-    ordered = (
-        table.with_row_index("_order")
-        .with_columns(_difference_text())
-        .sort(pl.col("school_id") == "ALL", "_order")
-    )
+    ordered = _classified(table.with_row_index("_order").sort(pl.col("school_id") == "ALL", "_order"))
+    seen = ordered.select(pl.col("_codes").explode().drop_nulls().unique()).to_series().to_list()
     parts = ordered.partition_by("metric", as_dict=True, include_key=True)
+    drawn = ordered.filter(pl.col("_order").is_in(_drawn(ordered).implode())).partition_by("metric", as_dict=True)
+    out = []
     for metric in release.agreement.aggregate.metrics:
         part = parts.get((metric,), ordered.clear())
-        rows = []
-        for rec in part.iter_rows(named=True):  # one row per school: a few dozen at most
-            notes = _notes(rec["note"])
-            sides = tuple(_side(rec, side, metric, notes) for side in ("served", "comparison"))
-            rows.append(
-                {
-                    "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
-                    "is_all": rec["school_id"] == "ALL",
-                    "sides": sides,
-                    "difference": rec["difference_text"] or "",
-                    "reasons": [(label, code) for label, side in zip(("served", "comparison"), sides, strict=True)
-                                for code in side.reasons],
-                }
-            )
         out.append(
             {
                 "name": metric,
                 "title": metric.replace("_", " ").capitalize().replace("gpa", "GPA"),
                 "words": METRIC_WORDS.get(metric, ""),
                 "unit": "percent" if _is_proportion(metric) else "mean",
-                "rows": rows,
-                **_charted(metric, rows),
+                "schools_listed": part.height - 1,
+                "table_rows": Markup("".join(part.get_column("_html"))),
+                **_charted(metric, part.height, drawn.get((metric,), ordered.clear())),
             }
         )
-    return out
+    return out, seen
 
 
-def _charted(metric: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The chart of one metric, its text equivalent, and what it leaves to the table.
+_TEXT = {name: pl.String for name in ("school_name", "note", "served_display", "comparison_display")}
+
+
+def _classified(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` with each side's state (published, coded, withheld) and text as the report
+    shows them, the reason codes of the row (``_codes``) and the row's table markup (``_html``).
+
+    A note is parsed once per distinct note, not once per row (a table has a handful).
+    """
+    empty = {name: _TEXT.get(name, pl.Float64) for name, dtype in table.schema.items() if dtype == pl.Null}
+    table = table.cast(empty)  # an all-null column (a table built by hand) gets its type
+    distinct = table.get_column("note").unique().to_list()
+    notes = [_notes(n) for n in distinct]
+    parsed = pl.DataFrame(
+        {
+            "note": distinct,
+            "served_notes": [n["served"] for n in notes],
+            "comparison_notes": [n["comparison"] for n in notes],
+        },
+        schema={"note": pl.String, "served_notes": pl.List(pl.String), "comparison_notes": pl.List(pl.String)},
+    )
+    query = table.lazy().with_columns(_difference_text())
+    query = query.join(parsed.lazy(), on="note", how="left", nulls_equal=True, maintain_order="left")
+    share = pl.col("metric").is_in(sorted(SHARE_METRICS))
+    for side in ("served", "comparison"):
+        value, display, codes = pl.col(f"{side}_value"), pl.col(f"{side}_display"), pl.col(f"{side}_notes")
+        coded = value.is_null() & display.str.contains(_CODED.pattern) & share
+        query = query.with_columns(
+            pl.when(value.is_not_null()).then(pl.lit("published"))
+            .when(coded).then(pl.lit("coded"))
+            .otherwise(pl.lit("withheld")).alias(f"{side}_state"),
+            pl.when(value.is_not_null()).then(display.fill_null(""))
+            .when(coded).then(display.str.replace("<=", "\u2264", literal=True).str.replace(">=", "\u2265", literal=True))
+            .when(codes.list.contains("not_supplied")).then(pl.lit("not supplied"))
+            .otherwise(pl.lit("withheld")).alias(f"{side}_shown"),
+            pl.when(coded & (codes.list.len() == 0)).then(pl.lit(["coded:extreme_share"]))
+            .otherwise(codes).alias(f"{side}_reasons"),
+        )
+    frame = query.collect()
+    pairs = frame.select("served_reasons", "comparison_reasons").unique().rows()
+    reasons = pl.DataFrame(
+        {
+            "served_reasons": [p[0] for p in pairs],
+            "comparison_reasons": [p[1] for p in pairs],
+            "_reasons_html": [_reasons_html(*p) for p in pairs],
+        },
+        schema={"served_reasons": pl.List(pl.String), "comparison_reasons": pl.List(pl.String), "_reasons_html": pl.String},
+    )
+    return (
+        frame.lazy()
+        .join(reasons.lazy(), on=["served_reasons", "comparison_reasons"], how="left", maintain_order="left")
+        .with_columns(pl.concat_list("served_reasons", "comparison_reasons").alias("_codes"), _row_html())
+        .collect()
+    )
+
+
+def _reasons_html(served: Sequence[str], comparison: Sequence[str]) -> str:
+    """The last cell of a table row: each side's reason codes, linked to their explanation."""
+    return "; ".join(
+        f'{label}: <a href="#reason-{escape(code.replace(":", "-"))}">{escape(code)}</a>'
+        for label, codes in (("served", served), ("comparison", comparison))
+        for code in codes
+    )
+
+
+def _row_html() -> pl.Expr:
+    """One table row's markup, exactly as the report template lays it out, escaped."""
+    is_all = pl.col("school_id") == "ALL"
+
+    def count(side: str) -> pl.Expr:
+        shown = pl.col(f"{side}_state") != "withheld"
+        return pl.when(shown).then(pl.col(f"{side}_n").cast(pl.String)).otherwise(pl.lit("")).fill_null("")
+
+    return pl.format(
+        '      <tr{}>\n        <th scope="row">{}</th>\n        <td class="num">{}</td>\n'
+        '        <td class="num {}">{}</td>\n        <td class="num">{}</td>\n'
+        '        <td class="num {}">{}</td>\n        <td class="num">{}</td>\n        <td>{}</td>\n      </tr>\n',
+        pl.when(is_all).then(pl.lit(' class="all"')).otherwise(pl.lit("")),
+        _escape(pl.when(is_all).then(pl.lit("All schools")).otherwise(pl.col("school_name"))),
+        count("served"),
+        pl.col("served_state"),
+        _escape(pl.col("served_shown")),
+        count("comparison"),
+        pl.col("comparison_state"),
+        _escape(pl.col("comparison_shown")),
+        _escape(pl.col("difference_text").fill_null("")),
+        pl.col("_reasons_html"),
+    ).alias("_html")
+
+
+def _escape(text: pl.Expr) -> pl.Expr:
+    """HTML-escape text as Jinja2's autoescape (markupsafe) does: ``& < > " '``."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("'", "&#39;")):
+        text = text.str.replace_all(char, entity, literal=True)
+    return text
+
+
+def _drawn(rows: pl.DataFrame) -> pl.Series:
+    """The rows (``_order``) the charts draw, for every metric at once.
 
     Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and its
     cost: a report's time is nearly all text layout, per drawn school) would grow with the
     district while telling program staff little, so it draws the ``ALL`` row and the
-    schools with the most served students among those with a published figure; the table
-    still lists every school.
+    schools with the most served students among those with a published figure (ties in
+    table order); the table still lists every school.
     """
-    schools = [r for r in rows if not r["is_all"]]
-    drawn = list(rows)
-    if len(schools) > CHART_SCHOOLS:
-        shown = [r for r in schools if any(side.state != "withheld" for side in r["sides"])]
-        shown.sort(key=lambda r: -(r["sides"][0].n or 0))
-        keep = {id(r) for r in shown[:CHART_SCHOOLS]}
-        drawn = [r for r in rows if r["is_all"] or id(r) in keep]
-    left_out = len(rows) - len(drawn)
+    is_all = pl.col("school_id") == "ALL"
+    published = (pl.col("served_state") != "withheld") | (pl.col("comparison_state") != "withheld")
+    served_n = pl.when(pl.col("served_state") != "withheld").then(pl.col("served_n")).fill_null(0)
+    few = (~is_all).sum().over("metric") <= CHART_SCHOOLS
+    largest = (
+        rows.filter(~is_all & published & ~few)
+        .sort("metric", served_n, "_order", descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over("metric") < CHART_SCHOOLS)
+    )
+    return pl.concat([rows.filter(is_all | few).get_column("_order"), largest.get_column("_order")])
+
+
+def _charted(metric: str, listed: int, drawn: pl.DataFrame) -> dict[str, Any]:
+    """The chart of one metric (``drawn``: the rows it draws of the ``listed`` rows of its
+    table, see :func:`_drawn`), its text equivalent, and what it leaves to the table."""
+    records = [
+        {
+            "school": rec["school_name"] if rec["school_id"] != "ALL" else "All schools",
+            "is_all": rec["school_id"] == "ALL",
+            "sides": (_side(rec, "served"), _side(rec, "comparison")),
+        }
+        for rec in drawn.iter_rows(named=True)
+    ]
     return {
-        "svg": _chart(metric, drawn),
-        "summary": _summary(drawn),
-        "left_out": left_out,
-        "drawn_schools": len(drawn) - sum(1 for r in drawn if r["is_all"]),
+        "svg": _chart(metric, records),
+        "summary": _summary(records),
+        "left_out": listed - drawn.height,
+        "drawn_schools": sum(1 for r in records if not r["is_all"]),
     }
 
 
@@ -232,20 +338,18 @@ def _is_proportion(metric: str) -> bool:
     return metric not in ("incidents_per_student", "mean_gpa")
 
 
-def _side(rec: Mapping[str, Any], side: str, metric: str, notes: Mapping[str, tuple[str, ...]]) -> Side:
-    value, display = rec[f"{side}_value"], rec[f"{side}_display"] or ""
-    n = rec[f"{side}_n"]
-    coded = _CODED.match(display)
-    if value is not None:
-        return Side(n, value, display, "published", notes[side])
-    if coded and metric in SHARE_METRICS:
+def _side(rec: Mapping[str, Any], side: str) -> Side:
+    """One side of a classified row (see :func:`_classified`) as the chart draws it."""
+    state, shown, reasons = rec[f"{side}_state"], rec[f"{side}_shown"], tuple(rec[f"{side}_reasons"])
+    if state == "published":
+        return Side(rec[f"{side}_n"], rec[f"{side}_value"], shown, state, reasons)
+    if state == "coded":
+        coded = _CODED.match(rec[f"{side}_display"])
+        assert coded is not None
         bound = int(coded.group(2)) / 100
         low, high = (0.0, bound) if coded.group(1) == "<=" else (bound, 1.0)
-        shown = display.replace("<=", "\u2264").replace(">=", "\u2265")
-        return Side(n, None, shown, "coded", notes[side] or ("coded:extreme_share",), low, high)
-    if "not_supplied" in notes[side]:
-        return Side(None, None, "not supplied", "withheld", notes[side])
-    return Side(None, None, "withheld", "withheld", notes[side])
+        return Side(rec[f"{side}_n"], None, shown, state, reasons, low, high)
+    return Side(None, None, shown, state, reasons)
 
 
 def _difference_text() -> pl.Expr:
@@ -289,35 +393,81 @@ _SETTINGS = {
     "xtick.color": MUTED_TEXT,
     "ytick.color": "#1a1a1a",
 }
-_CANVAS: list[Any] = []
-"""The one figure and axes every chart is drawn on, made on first use (under ``_LOCK``).
+_BAR_GROUPS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("served", {"color": SERVED_COLOUR, "edgecolor": SERVED_COLOUR}),
+    ("comparison", {"color": COMPARISON_COLOUR, "hatch": "///", "edgecolor": "white"}),
+    ("served range", {"color": "white", "edgecolor": SERVED_COLOUR, "hatch": "xx", "linewidth": 1.2}),
+    ("comparison range", {"color": "white", "edgecolor": COMPARISON_COLOUR, "hatch": "xx", "linewidth": 1.2}),
+)
+"""The chart's kinds of bar, in drawing order, and how each is drawn."""
+_BAR_HEIGHT = 0.38
+_CANVAS: list[_Canvas] = []
 
-Reusing them, and removing only the bars and texts of the previous chart, halves a
-chart's cost: a new figure with its axes and ticks costs about as much as the chart."""
 
+class _Canvas:
+    """The one figure every chart is drawn on, with its bars and texts, made on first use and
+    reused under ``_LOCK``.
 
-def _canvas() -> tuple[Any, Any]:
-    if not _CANVAS:
-        from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
+    A chart's cost is nearly all artists: a new figure with its axes and ticks costs about
+    as much as a chart, and creating a bar or a text (and removing it after) about as much
+    as drawing it. So the canvas keeps a pool of each kind of bar and text, in drawing
+    order, and a chart only moves, fills and shows the ones it needs; hidden ones are not
+    drawn and leave no trace in the SVG, which is the one a chart drawn from scratch gives.
+    """
+
+    def __init__(self) -> None:
         from matplotlib.figure import Figure  # noqa: PLC0415
 
-        fig = Figure(figsize=(7.2, 3))
-        FigureCanvasSVG(fig)
-        ax = fig.add_axes((0.30, 0.1, 0.62, 0.8))
+        from datashare.package._svgcanvas import CanvasSVG  # noqa: PLC0415
+
+        self.fig = Figure(figsize=(7.2, 3))
+        CanvasSVG(self.fig)
+        self.ax = ax = self.fig.add_axes((0.30, 0.1, 0.62, 0.8))
         # School names are drawn as text rather than y ticks: a tick is several artists.
         ax.set_yticks([])
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
         ax.set_axisbelow(True)
-        _CANVAS.extend((fig, ax))
-    return _CANVAS[0], _CANVAS[1]
+        # The axes have no axis labels (an empty label draws nothing), so fixed coordinates
+        # spare matplotlib placing them from every tick label's extent on every chart.
+        ax.xaxis.set_label_coords(0.5, 0)
+        ax.yaxis.set_label_coords(0, 0.5)
+        self.bars: dict[str, list[Any]] = {}
+        self.labels: list[Any] = []
+        self.names: list[Any] = []
+
+    def reserve(self, bars: Mapping[str, int], labels: int, names: int) -> None:
+        """Make sure each pool holds enough artists; a pool that grows is made anew, all of
+        them in drawing order (bars by kind, then value labels, then school names)."""
+        if all(len(self.bars.get(k, ())) >= n for k, n in bars.items()) and len(self.labels) >= labels \
+                and len(self.names) >= names:
+            return
+        ax, size = self.ax, max(CHART_SCHOOLS + 1, *bars.values(), labels, names)
+        for artist in [*ax.patches, *ax.texts]:
+            artist.remove()
+        for container in list(ax.containers):
+            container.remove()
+        for kind, style in _BAR_GROUPS:
+            self.bars[kind] = list(ax.barh([0.0] * size, [0.0] * size, height=_BAR_HEIGHT * 0.92, **style))
+        self.labels = [ax.text(0, 0, "", va="center", fontsize=8) for _ in range(2 * size)]
+        names = ax.get_yaxis_transform()
+        self.names = [ax.text(-0.02, 0, "", transform=names, ha="right", va="center") for _ in range(size)]
+        for artist in [*ax.patches, *ax.texts]:
+            artist.set_visible(False)
+
+
+def _canvas() -> _Canvas:
+    if not _CANVAS:
+        _CANVAS.append(_Canvas())
+    return _CANVAS[0]
 
 
 def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
     """One horizontal grouped bar chart as inline SVG markup (no XML prolog).
 
-    Every setting a chart depends on (size, position, limits, ticks) is set for each chart,
-    so a chart's bytes do not depend on what was drawn before it on the shared canvas.
+    Every setting a chart depends on (size, position, limits, ticks, and the place, text and
+    style of every pooled bar and text it shows) is set for each chart, so a chart's bytes
+    do not depend on what was drawn before it on the shared canvas.
     """
     import matplotlib  # noqa: PLC0415
     from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
@@ -327,9 +477,8 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
     values = [s.value for r in rows for s in r["sides"] if s.value is not None]
     top = 100.0 if proportion else max([1.0, *(v * 1.25 for v in values)])
     height = 0.7 + 0.42 * len(rows)
-    bar = 0.38
-    bars: dict[str, list[tuple[float, float, float]]] = {"served": [], "comparison": []}
-    ranges: list[tuple[float, float, float, str]] = []
+    bar = _BAR_HEIGHT
+    bars: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind, _ in _BAR_GROUPS}
     labels: list[tuple[float, float, str, str, dict[str, str]]] = []
     for index, row in enumerate(rows):
         y = len(rows) - 1 - index
@@ -345,7 +494,7 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
                 labels.append((width + top * 0.01, at, side.display, "left", {}))
             elif side.state == "coded":
                 low, high = side.low * scale, side.high * scale
-                ranges.append((at, high - low, low, name))
+                bars[f"{name} range"].append((at, high - low, low))
                 right = high < top * 0.8
                 labels.append((high + top * 0.01 if right else low - top * 0.01, at,
                                f"{side.display} (range)", "left" if right else "right", {}))
@@ -359,30 +508,34 @@ def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
         tick_labels = [f"{t:g}" for t in ticks]
     settings = {**_SETTINGS, "svg.hashsalt": f"datashare-report-{metric}"}
     with _LOCK, matplotlib.rc_context(settings):
-        fig, ax = _canvas()
-        for container in list(ax.containers):
-            container.remove()
-        for artist in [*ax.patches, *ax.texts]:
-            artist.remove()
+        canvas = _canvas()
+        canvas.reserve({kind: len(b) for kind, b in bars.items()}, len(labels), len(rows))
+        fig, ax = canvas.fig, canvas.ax
         fig.set_size_inches(7.2, height)
         ax.set_position((0.30, 0.45 / height, 0.62, 1 - 0.6 / height))
-        for name, colour, hatch in (("served", SERVED_COLOUR, None), ("comparison", COMPARISON_COLOUR, "///")):
-            if bars[name]:
-                at, width, left = zip(*bars[name], strict=True)
-                ax.barh(at, width, left=left, height=bar * 0.92, color=colour, hatch=hatch,
-                        edgecolor="white" if hatch else colour)
-        for name, colour in (("served", SERVED_COLOUR), ("comparison", COMPARISON_COLOUR)):
-            mine = [r for r in ranges if r[3] == name]
-            if mine:
-                at, width, left, _ = zip(*mine, strict=True)
-                ax.barh(at, width, left=left, height=bar * 0.92, color="white", edgecolor=colour,
-                        hatch="xx", linewidth=1.2)
-        for x, y, text, align, style in labels:
-            ax.text(x, y, text, va="center", ha=align, fontsize=8, **style)
-        names = ax.get_yaxis_transform()
-        for index, row in enumerate(rows):
-            ax.text(-0.02, len(rows) - 1 - index, _short(row["school"]), transform=names, ha="right",
-                    va="center", fontweight="bold" if row["is_all"] else "normal")
+        for kind, _ in _BAR_GROUPS:
+            pool, wanted = canvas.bars[kind], bars[kind]
+            for index, rect in enumerate(pool):
+                rect.set_visible(index < len(wanted))
+                if index < len(wanted):
+                    at, width, left = wanted[index]
+                    rect.set_bounds(left, at - _BAR_HEIGHT * 0.92 / 2, width, _BAR_HEIGHT * 0.92)
+        for index, text in enumerate(canvas.labels):
+            text.set_visible(index < len(labels))
+            if index < len(labels):
+                x, y, words, align, style = labels[index]
+                text.set_position((x, y))
+                text.set_text(words)
+                text.set_horizontalalignment(align)
+                text.set_color(style.get("color", _SETTINGS["text.color"]))
+                text.set_fontstyle(style.get("style", "normal"))
+        for index, text in enumerate(canvas.names):
+            text.set_visible(index < len(rows))
+            if index < len(rows):
+                row = rows[index]
+                text.set_position((-0.02, len(rows) - 1 - index))
+                text.set_text(_short(row["school"]))
+                text.set_fontweight("bold" if row["is_all"] else "normal")
         ax.set_xlim(0, top * 1.18)
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.set_xticks(ticks, tick_labels)
