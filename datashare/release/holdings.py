@@ -178,6 +178,7 @@ class Audit:
         self.rosters: dict[str, pl.DataFrame] = {**history.rosters, extract_id: current}
         self.legacy: list[Finding] = []
         self._indexes: dict[str, _RosterIndex] = {}
+        self._same: dict[tuple[str, str], str] = {}
         self._pattern_cache: dict[tuple[str, str], tuple[pl.DataFrame, pl.DataFrame]] = {}
 
     # -- sources --------------------------------------------------------------------------
@@ -249,11 +250,10 @@ class Audit:
         unknown = relevant.filter(~relevant.is_in(known.implode()))
         return _People(eligible, index.full_of(relevant), index.rows_of(unknown))
 
-    def _family(
-        self, metric: str, extract_id: str, sources: Sequence[Source], people: _People
-    ) -> tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]]:
-        """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
-        of every coded group, for one metric of one extract."""
+    @staticmethod
+    def _groups(metric: str, extract_id: str, sources: Sequence[Source]) -> pl.DataFrame:
+        """The published and coded groups of one metric of one extract (``gid``, ``source``,
+        ``unit``, ``side``, ``status``), in a fixed order."""
         table = [
             source.groups.filter(pl.col("metric") == metric).with_columns(
                 source=pl.lit(position, dtype=pl.UInt32)
@@ -261,14 +261,32 @@ class Audit:
             for position, source in enumerate(sources)
             if source.extract_id == extract_id
         ]
-        groups = (
-            pl.concat(table).select("source", "unit", "side", "status").unique(maintain_order=True)
-            if table
-            else pl.DataFrame()
-        )
+        if not table:
+            return pl.DataFrame()
+        groups = pl.concat(table).select("source", "unit", "side", "status").unique(maintain_order=True)
+        return groups.sort("source", "unit", "side").with_row_index("gid")
+
+    def _same_units(self, extract_id: str, metric: str) -> str:
+        """The first metric (in report order) whose students count in exactly the same units
+        as ``metric``'s: their families differ only if their published groups do."""
+        key = (extract_id, metric)
+        if key not in self._same:
+            full_pattern, patterns = self._patterns(extract_id, metric)
+            self._same[key] = metric
+            for other in METRICS[: METRICS.index(metric)]:
+                other_full, other_patterns = self._patterns(extract_id, other)
+                if other_full.equals(full_pattern) and other_patterns.equals(patterns):
+                    self._same[key] = other
+                    break
+        return self._same[key]
+
+    def _family(
+        self, metric: str, extract_id: str, groups: pl.DataFrame, people: _People
+    ) -> tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]]:
+        """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
+        of every coded group, for one metric of one extract."""
         if groups.height == 0:
             return [], [], [], {}
-        groups = groups.sort("source", "unit", "side").with_row_index("gid")
         eligible = people.eligible
         full_pattern, patterns = self._patterns(extract_id, metric)
         # Everyone served by none of the sources and not known: by pattern, in every
@@ -351,32 +369,43 @@ class Audit:
             if k <= 1:
                 continue
             people = self._people(extract_id, sources, known)
+            done: dict[tuple[object, ...], list[tuple[int, tuple[tuple[int, str, str], ...], bool]]] = {}
             for metric in METRICS:
-                rows, sizes, row_groups, coded_atoms = self._family(metric, extract_id, sources, people)
-                if not rows and not coded_atoms:
-                    continue
-                for derivation in small_derivable_groups(rows, sizes, k):
-                    combined = tuple(
-                        sorted({g for row, c in derivation.combination.items() if c for g in row_groups[row]})
-                    )
-                    finding = Finding(metric, extract_id, derivation.size, combined)
+                groups = self._groups(metric, extract_id, sources)
+                key = (self._same_units(extract_id, metric), *groups.drop("gid").rows()) if groups.height else ()
+                if key not in done:
+                    done[key] = self._derivable(self._family(metric, extract_id, groups, people), k)
+                for size, combined, is_coded in done[key]:
                     if not new_only or any(sources[g[0]].new for g in combined):
-                        found.append(finding)
-                if coded_atoms and _multi_source(row_groups, coded_atoms):
-                    span = Span(rows, sizes)
-                    for (src, unit, side), atoms in sorted(coded_atoms.items()):
-                        if not atoms:
-                            continue
-                        combination = span.combination(atoms)
-                        if combination is None:
-                            continue
-                        combined = tuple(
-                            sorted({g for row, c in combination.items() if c for g in row_groups[row]})
-                        )
-                        finding = Finding(metric, extract_id, sum(sizes[a] for a in atoms), combined, coded=True)
-                        if not new_only or any(sources[g[0]].new for g in combined):
-                            found.append(finding)
+                        found.append(Finding(metric, extract_id, size, combined, coded=is_coded))
         return found
+
+    @staticmethod
+    def _derivable(
+        family: tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]],
+        k: int,
+    ) -> list[tuple[int, tuple[tuple[int, str, str], ...], bool]]:
+        """(size, groups combined, coded) of every derivable small group and derivable coded
+        total of one family. Families of metrics with the same units and groups are equal,
+        so this is computed once for them."""
+        rows, sizes, row_groups, coded_atoms = family
+        if not rows and not coded_atoms:
+            return []
+        out: list[tuple[int, tuple[tuple[int, str, str], ...], bool]] = []
+        for derivation in small_derivable_groups(rows, sizes, k):
+            combined = tuple(sorted({g for row, c in derivation.combination.items() if c for g in row_groups[row]}))
+            out.append((derivation.size, combined, False))
+        if coded_atoms and _multi_source(row_groups, coded_atoms):
+            span = Span(rows, sizes)
+            for _group, atoms in sorted(coded_atoms.items()):
+                if not atoms:
+                    continue
+                combination = span.combination(atoms)
+                if combination is None:
+                    continue
+                combined = tuple(sorted({g for row, c in combination.items() if c for g in row_groups[row]}))
+                out.append((sum(sizes[a] for a in atoms), combined, True))
+        return out
 
     # -- step 1: withholding ---------------------------------------------------------------
 
