@@ -367,6 +367,7 @@ def test_grouped_pass_in_student_ranges_finds_the_same(tmp_path: Path, monkeypat
     folder = write_extract(tmp_path, {"attendance": rows})
     whole = validate(folder)
     monkeypatch.setattr(validator, "PASS_ROWS", 3)
+    monkeypatch.setattr(validator, "_clustered", lambda read: False)
     split = validate(folder)
     assert split.findings == whole.findings
     codes = {(f.code, f.rows) for f in split.errors if f.table == "attendance"}
@@ -390,3 +391,19 @@ def test_text_rule_of_a_grouped_table_is_found_at_its_line(tmp_path, table, inde
     key's leading columns); a hit is still read back to its line."""
     report = validate(write_extract(tmp_path, with_row(table, index, line)))
     assert (table, column, code, (index + 2,)) in errors(report)
+
+
+def test_a_file_sorted_by_student_is_grouped_in_one_pass(tmp_path: Path) -> None:
+    """Row groups holding disjoint ranges of students (by their footer statistics) need no
+    ranges: the group-by ends each group as it reads it."""
+    validator = importlib.import_module("datashare.extract.validate")
+    frame = pl.DataFrame({"student_id": [f"{i:04d}" for i in range(400)], "school_id": ["1"] * 400})
+    frame.write_parquet(tmp_path / "sorted.parquet", row_group_size=50)
+    frame.sample(fraction=1.0, shuffle=True, seed=1).write_parquet(tmp_path / "shuffled.parquet", row_group_size=50)
+
+    class Read:
+        staged = None
+
+    for name, clustered in (("sorted", True), ("shuffled", False)):
+        Read.file = validator.TableFile("attendance", tmp_path / f"{name}.parquet", "parquet")
+        assert validator._clustered(Read()) is clustered

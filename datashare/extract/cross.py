@@ -81,26 +81,32 @@ def flag_pass(
     lf: pl.LazyFrame, flags: list[Flag], table: str, file: TableFile, tallies: Mapping[str, pl.Expr] | None = None
 ) -> tuple[list[Finding], dict[str, Any]]:
     """:func:`flag_findings`, plus further aggregations (``tallies``, by name) of the same query,
-    so that a caller counting something else over ``lf`` needs no scan of its own."""
+    so that a caller counting something else over ``lf`` needs no scan of its own.
+
+    The rows are sampled by a second query, for the flags that have any: sampling in the
+    counting query doubles its cost, and a clean table has nothing to sample.
+    """
     tallies = tallies or {}
     if not flags and not tallies:
         return [], {}
-    exprs = [e.alias(f"t_{name}") for name, e in tallies.items()]
-    for i, flag in enumerate(flags):
-        hit = flag.expr.fill_null(False)
-        exprs.append(hit.sum().alias(f"n{i}"))
-        exprs.append(pl.col(ROW).filter(hit).head(MAX_EXAMPLE_ROWS).implode().alias(f"rows{i}"))
-    result = lf.select(exprs).collect(engine="streaming").row(0, named=True)
+    hits = [flag.expr.fill_null(False) for flag in flags]
+    counts = lf.select(
+        *[e.alias(f"t_{name}") for name, e in tallies.items()],
+        *[hit.sum().alias(f"n{i}") for i, hit in enumerate(hits)],
+    ).collect(engine="streaming").row(0, named=True)
+    found = [i for i in range(len(flags)) if counts[f"n{i}"]]
+    rows = lf.select(
+        pl.col(ROW).filter(hits[i]).head(MAX_EXAMPLE_ROWS).implode().alias(f"rows{i}") for i in found
+    ).collect(engine="streaming").row(0, named=True) if found else {}
     findings = []
-    for i, flag in enumerate(flags):
-        count = int(result[f"n{i}"] or 0)
-        if count:
-            findings.append(make_finding(
-                flag.code, table, file, f"{file.path.name}: {flag.message}",
-                column=flag.column, count=count, rows=tuple(sorted(result[f"rows{i}"])),
-                severity=flag.severity,
-            ))
-    return findings, {name: result[f"t_{name}"] for name in tallies}
+    for i in found:
+        flag = flags[i]
+        findings.append(make_finding(
+            flag.code, table, file, f"{file.path.name}: {flag.message}",
+            column=flag.column, count=int(counts[f"n{i}"]), rows=tuple(sorted(rows[f"rows{i}"])),
+            severity=flag.severity,
+        ))
+    return findings, {name: counts[f"t_{name}"] for name in tallies}
 
 
 def enrollment_intervals(enrollments: pl.LazyFrame) -> tuple[pl.DataFrame, int]:

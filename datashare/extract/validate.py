@@ -285,22 +285,47 @@ class _TableRead:
 
 
 PASS_ROWS = 50_000_000
-"""Rows per grouped pass. A hash group-by of shuffled rows holds nearly all of them until it
-ends (8 GB for a million students' daily attendance), so a bigger table is grouped in ranges
-of student_id, one pass each: on a file sorted by student the Parquet reader skips the row
-groups outside a range (the passes cost one read together); on a shuffled one each pass
-reads the file again but holds only its range."""
+"""Rows per grouped pass over a table not clustered by student. A hash group-by of shuffled
+rows holds nearly all of them until it ends (10 GB for a million students' daily
+attendance), so such a table is grouped in ranges of student_id, one pass each: each pass
+reads the file again but holds only its range. A file whose row groups hold disjoint ranges
+of students (sorted) is grouped in one pass: its groups end as they are read."""
 
 
 def _student_splits(reads: Mapping[str, _TableRead], read: _TableRead) -> list[str]:
     """The student_ids cutting ``read``'s grouped pass into ranges of about equal size (none
-    for a table under :data:`PASS_ROWS` rows, or not grouped by student first)."""
+    for a table under :data:`PASS_ROWS` rows, clustered by student, or not grouped by
+    student first)."""
     students = reads["students"]
     parts = (read.rows or 0) // PASS_ROWS + 1
-    if parts < 2 or read.lead[:1] != ["student_id"] or not students.usable("student_id"):
+    if parts < 2 or read.lead[:1] != ["student_id"] or not students.usable("student_id") or _clustered(read):
         return []
     ids = students.typed().select(pl.col("student_id").drop_nulls().unique().sort()).collect()["student_id"]
     return sorted({ids[len(ids) * i // parts] for i in range(1, parts)}) if len(ids) else []
+
+
+def _clustered(read: _TableRead) -> bool:
+    """Whether the table's Parquet file (or staged copy) has row groups holding disjoint
+    ranges of student_id, by the statistics in its footer (no data is read)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415 - only for a big table; keeps startup light
+
+    assert read.file is not None
+    path = read.staged or (read.file.path if read.file.format == "parquet" else None)
+    if path is None:
+        return False
+    try:
+        meta = pq.ParquetFile(path).metadata
+        column = meta.schema.names.index("student_id")
+    except (OSError, ValueError):  # the grouped pass reports what is wrong with the file
+        return False
+    ranges = []
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            return False
+        ranges.append((stats.min, stats.max))
+    ranges.sort()
+    return all(before[1] <= after[0] for before, after in zip(ranges, ranges[1:]))
 
 
 def _key_ranges(col: pl.Expr, splits: Sequence[str]) -> list[pl.Expr]:
