@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -599,7 +600,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         [] if smoke else [100_000])  # fmt: skip
     args.pandas_sizes = args.pandas_sizes if args.pandas_sizes is not None else (
         args.sizes if smoke else [10_000, 100_000])  # fmt: skip
-    args.command_line = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.command_line = "python -m benchmarks.run " + shlex.join(argv if argv is not None else sys.argv[1:])
     return args
 
 
