@@ -128,7 +128,7 @@ class _People:
 
 def _positions(column: pl.Series, wanted: pl.Series) -> pl.Series:
     """The positions in ``column`` (sorted) of every value in ``wanted``, by binary search."""
-    values = wanted.unique().sort()
+    values = wanted.drop_nulls().unique().sort()  # a null matches nothing, as in a join
     bounds = pl.DataFrame({
         "lo": column.search_sorted(values, side="left"),
         "hi": column.search_sorted(values, side="right"),
