@@ -1,4 +1,4 @@
-"""The attendance duplicate-key check over (student, school, date), five ways, measured.
+"""The attendance duplicate-key check over (student, school, date), six ways, measured.
 
 Daily attendance is the one table whose key check is costly: 173 million rows at a million
 students. Each method answers the same question (does any (student, school, date) repeat?)

@@ -48,9 +48,23 @@ _PENDING_GRACE_SECONDS = 600
 is removed once older than this (a younger one may be another process's, being made)."""
 
 
+def _root_path() -> Path:
+    """``$TMPDIR/datashare-<uid>``: this user's folder of work folders."""
+    return Path(tempfile.gettempdir()) / f"datashare-{os.getuid()}"
+
+
+def owner_record() -> dict[str, object]:
+    """Who holds a lock or owns a work folder: this process, its host and when it started."""
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
 def work_root() -> Path:
     """``$TMPDIR/datashare-<uid>``, made private (0700) if missing; refused if anyone else could use it."""
-    root = Path(tempfile.gettempdir()) / f"datashare-{os.getuid()}"
+    root = _root_path()
     try:
         os.mkdir(root, 0o700)
     except FileExistsError:
@@ -80,12 +94,7 @@ class WorkFolder:
         fd = os.open(pending / OWNER, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            owner = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-            os.write(fd, (json.dumps(owner, sort_keys=True) + "\n").encode())
+            os.write(fd, (json.dumps(owner_record(), sort_keys=True) + "\n").encode())
             self.path = root / f"{kind}-{pending.name[len(_PENDING):]}"
             os.rename(pending, self.path)
             _LIVE[id(self)] = self.path
@@ -112,7 +121,7 @@ def remove_stale_workdirs(root: Path | None = None) -> int:
     with it) or is missing. The lock is held while the folder is removed.
     """
     if root is None:
-        root = Path(tempfile.gettempdir()) / f"datashare-{os.getuid()}"
+        root = _root_path()
         try:
             info = os.lstat(root)
         except FileNotFoundError:

@@ -72,16 +72,6 @@ _TABLE_TITLES: dict[str, str] = {
     "withdrawn": "Students whose records you received earlier and must now destroy",
 }
 
-_WITHDRAWN: dict[str, str] = {
-    "student_key": "The pseudonym of a student whose individual records an earlier package "
-    "of this agreement held and this one does not.",
-    "reason": "Why: consent_revoked (the consent was withdrawn), consent_expired (no consent "
-    "is in force any more), consent_invalid (for example the student turned 18 and only a "
-    "parent had consented), not_eligible (fewer contacts than the agreement requires, or no "
-    "longer enrolled at a covered school), withheld (held back to protect figures you "
-    "already hold).",
-}
-
 def _withdrawn_section(destroy_by: object) -> str:
     """What the agreement requires of the partner for the students in ``withdrawn.csv``."""
     deadline = f", and in any case by {destroy_by}" if destroy_by else ""
@@ -114,7 +104,6 @@ _PRIMARY_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "aggregate_comparison": (("school_id", "metric"),),
     "students": (("student_key", "school_id"),),
     "attendance": (("student_key", "school_id"),),
-    "withdrawn": (("student_key",),),
     "grades": (("student_key", "school_id", "school_year", "term", "course_id"),),
     "withdrawn": (("student_key",),),
 }

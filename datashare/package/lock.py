@@ -15,14 +15,13 @@ host.
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import fcntl
 import json
 import os
-import socket
 from pathlib import Path
 
+from datashare._cleanup import owner_record
 from datashare.errors import OutputLocked, ReleaseError
 
 LOCK_NAME = ".lock"
@@ -39,10 +38,6 @@ class OutputLock:
         self.out = out
         self.holder = holder
         self._fd: int | None = fd
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
     def release(self) -> None:
         """Empty the holder record and drop the lock (closing the file drops it)."""
@@ -92,11 +87,7 @@ def lock_output(out: str | Path) -> OutputLock:
             f"wait for it to finish. The lock ({path}) is released when that process ends, "
             "even if it is killed, so there is nothing to delete by hand."
         ) from None
-    holder: dict[str, object] = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    holder = owner_record()
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(holder, sort_keys=True) + "\n").encode(), 0)

@@ -45,6 +45,7 @@ from datashare.agreement.model import SHARE_METRICS
 from datashare.package.describe import _METRICS as METRIC_WORDS
 from datashare.package.describe import GRAIN, REASONS
 from datashare.release.types import GATES, PartnerRelease
+from datashare.release.disclosure import MEAN_METRICS
 
 SERVED_COLOUR = "#0072B2"
 """Okabe-Ito blue: 5.0:1 against white."""
@@ -335,7 +336,7 @@ def _notes(note: str | None) -> dict[str, tuple[str, ...]]:
 
 
 def _is_proportion(metric: str) -> bool:
-    return metric not in ("incidents_per_student", "mean_gpa")
+    return metric not in MEAN_METRICS
 
 
 def _side(rec: Mapping[str, Any], side: str) -> Side:
@@ -356,7 +357,7 @@ def _difference_text() -> pl.Expr:
     """``difference`` as the table shows it: signed, in percentage points with one decimal for
     proportions, with two decimals for means (one expression for the whole table)."""
     diff = pl.col("difference")
-    mean = pl.col("metric").is_in(["incidents_per_student", "mean_gpa"])
+    mean = pl.col("metric").is_in(sorted(MEAN_METRICS))
     scale = pl.when(mean).then(100).otherwise(10)
     scaled = (diff.abs() * pl.when(mean).then(100).otherwise(1000)).round(0).cast(pl.Int64)
     whole, part = scaled // scale, (scaled % scale).cast(pl.String)

@@ -39,6 +39,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+_Exact = int | Fraction
+"""A coefficient while large columns are eliminated: an int while every division is exact."""
+
 SEARCH_LIMIT = 200_000
 """Subsets of basis rows tried before the search gives up and reports the space unsafe."""
 
@@ -63,13 +66,13 @@ def small_derivable_groups(
     holds; ``sizes[a]`` is the number of unknown students in atom ``a``. Returns an empty
     list when the holdings are safe. Identical derivations are reported once.
     """
-    rows: dict[int, dict[int, Fraction]] = {}
-    origin: dict[int, dict[int, Fraction]] = {}
+    rows: dict[int, dict[int, _Exact]] = {}
+    origin: dict[int, dict[int, _Exact]] = {}
     for index, atoms in enumerate(groups):
-        entries: dict[int, Fraction] = {atom: 1 for atom in atoms if sizes[atom] > 0}  # type: ignore[misc]
+        entries: dict[int, _Exact] = {atom: 1 for atom in atoms if sizes[atom] > 0}
         if entries:
             rows[index] = entries
-            origin[index] = {index: 1}  # type: ignore[dict-item]
+            origin[index] = {index: 1}
     weights = {atom: sizes[atom] for row in rows.values() for atom in row}
     members: dict[int, list[int]] = {atom: [atom] for atom in weights}
 
@@ -83,17 +86,17 @@ def small_derivable_groups(
     return _search(rows, origin, weights, k)
 
 
-def _ratio(top: Fraction, bottom: Fraction) -> Fraction:
+def _ratio(top: _Exact, bottom: _Exact) -> _Exact:
     """``top / bottom`` exactly: an int when it divides (the usual case, and several times
     faster to work with than a Fraction), else a Fraction."""
     if isinstance(top, int) and isinstance(bottom, int) and top % bottom == 0:
-        return top // bottom  # type: ignore[return-value]
+        return top // bottom
     return Fraction(top) / bottom
 
 
 def _eliminate_large(
-    rows: dict[int, dict[int, Fraction]],
-    origin: dict[int, dict[int, Fraction]],
+    rows: dict[int, dict[int, _Exact]],
+    origin: dict[int, dict[int, _Exact]],
     weights: dict[int, int],
     k: int,
 ) -> None:
@@ -144,19 +147,19 @@ def _eliminate_large(
 
 
 def _merge_equal_columns(
-    rows: dict[int, dict[int, Fraction]],
+    rows: dict[int, dict[int, _Exact]],
     weights: dict[int, int],
     members: dict[int, list[int]],
 ) -> bool:
     """Make columns with equal coefficients in every row one column; True if any merged."""
-    profile: dict[int, list[tuple[int, Fraction]]] = {}
+    profile: dict[int, list[tuple[int, _Exact]]] = {}
     for name in sorted(rows):
         for atom, value in rows[name].items():
             profile.setdefault(atom, []).append((name, value))
     for atom in list(weights):
         if atom not in profile:  # no longer in any row: it cannot be part of a group
             del weights[atom]
-    buckets: dict[tuple[tuple[int, Fraction], ...], list[int]] = {}
+    buckets: dict[tuple[tuple[int, _Exact], ...], list[int]] = {}
     for atom, entries in profile.items():
         buckets.setdefault(tuple(entries), []).append(atom)
     merged = False
@@ -174,8 +177,8 @@ def _merge_equal_columns(
 
 
 def _search(
-    rows: dict[int, dict[int, Fraction]],
-    origin: dict[int, dict[int, Fraction]],
+    rows: dict[int, dict[int, _Exact]],
+    origin: dict[int, dict[int, _Exact]],
     weights: dict[int, int],
     k: int,
 ) -> list[Derivation]:

@@ -86,6 +86,14 @@ def roster(units: pl.DataFrame, codes: pl.DataFrame, covered: str) -> pl.DataFra
     )
 
 
+_Group = tuple[int, str, str]
+"""A published group: (source position, unit, side)."""
+
+_Family = tuple[list[list[int]], list[int], list[list[_Group]], dict[_Group, list[int]]]
+"""A family: rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom
+list of every coded group."""
+
+
 @dataclass(frozen=True)
 class _RosterIndex:
     """An extract's roster sorted by student, with each student's full pattern.
@@ -156,7 +164,7 @@ class Finding:
     metric: str
     extract_id: str
     size: int
-    groups: tuple[tuple[int, str, str], ...]  # (source position, unit, side) with nonzero coefficient
+    groups: tuple[_Group, ...]  # (source position, unit, side) with nonzero coefficient
     coded: bool = False
 
 
@@ -282,7 +290,7 @@ class Audit:
 
     def _family(
         self, metric: str, extract_id: str, groups: pl.DataFrame, people: _People
-    ) -> tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]]:
+    ) -> _Family:
         """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
         of every coded group, for one metric of one extract."""
         if groups.height == 0:
@@ -338,8 +346,8 @@ class Audit:
                 atom_lists.setdefault(gid, []).append(position)
         unique_rows: dict[tuple[int, ...], int] = {}
         row_atoms: list[list[int]] = []
-        row_groups: list[list[tuple[int, str, str]]] = []
-        coded_atoms: dict[tuple[int, str, str], list[int]] = {}
+        row_groups: list[list[_Group]] = []
+        coded_atoms: dict[_Group, list[int]] = {}
         for gid in sorted(ident):
             atoms = atom_lists.get(gid, [])
             if status[gid] == "coded":
@@ -369,7 +377,7 @@ class Audit:
             if k <= 1:
                 continue
             people = self._people(extract_id, sources, known)
-            done: dict[tuple[object, ...], list[tuple[int, tuple[tuple[int, str, str], ...], bool]]] = {}
+            done: dict[tuple[object, ...], list[tuple[int, tuple[_Group, ...], bool]]] = {}
             for metric in METRICS:
                 groups = self._groups(metric, extract_id, sources)
                 key = (self._same_units(extract_id, metric), *groups.drop("gid").rows()) if groups.height else ()
@@ -382,16 +390,16 @@ class Audit:
 
     @staticmethod
     def _derivable(
-        family: tuple[list[list[int]], list[int], list[list[tuple[int, str, str]]], dict[tuple[int, str, str], list[int]]],
+        family: _Family,
         k: int,
-    ) -> list[tuple[int, tuple[tuple[int, str, str], ...], bool]]:
+    ) -> list[tuple[int, tuple[_Group, ...], bool]]:
         """(size, groups combined, coded) of every derivable small group and derivable coded
         total of one family. Families of metrics with the same units and groups are equal,
         so this is computed once for them."""
         rows, sizes, row_groups, coded_atoms = family
         if not rows and not coded_atoms:
             return []
-        out: list[tuple[int, tuple[tuple[int, str, str], ...], bool]] = []
+        out: list[tuple[int, tuple[_Group, ...], bool]] = []
         for derivation in small_derivable_groups(rows, sizes, k):
             combined = tuple(sorted({g for row, c in derivation.combination.items() if c for g in row_groups[row]}))
             out.append((derivation.size, combined, False))
@@ -443,10 +451,12 @@ class Audit:
 
     def _among(self, finding: Finding, sources: Sequence[Source], pool: pl.Series) -> set[int]:
         """The students of ``pool`` in any group of the finding's combination, looked up in
-        the roster restricted to ``pool`` first (never a whole comparison group in Python)."""
+        the sorted roster by binary search (never a scan of the roster, nor a whole comparison
+        group in Python)."""
         roster = (
-            self.rosters[finding.extract_id]
-            .filter(pl.col("student").is_in(pool.implode()) & ((pl.col("metrics") & METRIC_BITS[finding.metric]) > 0))
+            self._index(finding.extract_id)
+            .rows_of(pool)
+            .filter((pl.col("metrics") & METRIC_BITS[finding.metric]) > 0)
             .select("student", "unit")
         )
         out: set[int] = set()
@@ -494,7 +504,7 @@ class Audit:
 
 
 def _multi_source(
-    row_groups: Sequence[Sequence[tuple[int, str, str]]], coded_atoms: Mapping[tuple[int, str, str], list[int]]
+    row_groups: Sequence[Sequence[_Group]], coded_atoms: Mapping[_Group, list[int]]
 ) -> bool:
     """Whether the family's figures come from more than one distinct table: a single
     table's coded figures are already covered by its secondary suppression, and so are
