@@ -32,7 +32,7 @@ from datashare.package.lock import lock_output
 from datashare.package.publish import PublishResult, publish, recover
 from datashare.package.sign import load_private_key
 from datashare.release.admission import partner_warnings, refuse_against_extract, refuse_before_extract
-from datashare.release.compute import compute_releases
+from datashare.release.compute import prepare, release_all
 from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
 from datashare.release.keys import read_secret
 from datashare.release.types import PartnerRelease
@@ -162,15 +162,15 @@ def release(
         tables = dict(data.tables)
         school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
         refuse_against_extract(loaded, as_of, school_year=data.school_year.label, school_ids=school_ids)
-        contact_partners = tables["service_contacts"].select("partner_id").unique().collect().get_column("partner_id")
-        warnings = partner_warnings(loaded, contact_partners.to_list())
         if "attendance" in data.aggregates:
             # Derive once: the validator's pass over attendance already summed each student's days.
             tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
         inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
-        releases = compute_releases(
-            tables, data.school_year, loaded, secret, as_of, history=history, extract_id=extract_id(inputs)
-        )
+        # The agreements were checked against the extract just above (every refusal named at
+        # once), so the shared computation is run directly rather than checking them again.
+        prepared = prepare(tables, data.school_year)
+        warnings = partner_warnings(loaded, prepared.contacts.get_column("partner_id").unique().to_list())
+        releases = release_all(prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs))
         lap("compute")
 
         say("checking, packaging and signing")

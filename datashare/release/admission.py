@@ -86,9 +86,9 @@ def refuse_against_extract(
 
 
 def partner_warnings(agreements: Iterable[LoadedAgreement], contact_partner_ids: Iterable[str]) -> list[str]:
-    """A warning for each agreement whose partner has no row in ``service_contacts``,
-    naming any near miss among the partner ids that do (same letters in another case, or
-    a close spelling)."""
+    """A warning for each agreement whose partner has no service contact in the school year
+    (``contact_partner_ids``: the partners that do), naming any near miss among them (same
+    letters in another case, or a close spelling)."""
     known = sorted({p for p in contact_partner_ids if p is not None})
     by_folded: dict[str, list[str]] = {}
     for partner_id in known:
@@ -107,7 +107,7 @@ def partner_warnings(agreements: Iterable[LoadedAgreement], contact_partner_ids:
             else "; check partner.id against service_contacts.partner_id"
         )
         warnings.append(
-            f"{_name(loaded)}: partner {partner.id!r} has no service contacts in the extract, so no "
+            f"{_name(loaded)}: partner {partner.id!r} has no service contacts in the extract's school year, so no "
             f"student counts as served and its package holds no served figure or individual record{hint}"
         )
     return warnings

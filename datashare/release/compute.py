@@ -311,6 +311,7 @@ def release_all(
     }
     withheld_all: dict[str, set[int]] = {}
     earlier_by_partner: dict[str, list[LedgerRelease]] = {}
+    old_sources: dict[str, list[Source]] = {}
     for partner in sorted({a.partner.id for a in by_index.values() if a.partner is not None}):
         mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
         earlier = audit.earlier(partner, [ledger_now[i] for i in mine])
@@ -319,8 +320,8 @@ def release_all(
         earlier_by_partner[partner] = earlier
         known_before = _known(earlier)
         candidates = candidates_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student").unique()
-        sources = _old_sources(earlier)
-        withheld_all[partner] = set(audit.withhold(sources, known_before, candidates).to_list())
+        old_sources[partner] = _old_sources(earlier)
+        withheld_all[partner] = set(audit.withhold(old_sources[partner], known_before, candidates).to_list())
 
     withheld_frame = pl.DataFrame(
         [(i, code) for i, a in by_index.items() if a.partner is not None for code in withheld_all.get(a.partner.id, ())],
@@ -355,10 +356,11 @@ def release_all(
     for partner, earlier in sorted(earlier_by_partner.items()) if table.height else ():
         mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
         known = pl.concat([_known(earlier), released_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student")]).unique()
-        sources_old = _old_sources(earlier)
+        sources_old = old_sources[partner]
         for _round in range(MAX_ROUNDS):
+            published = supplied(table)
             new_sources = [
-                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_all, supplied(table))
+                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_all, published)
                 for n, index in enumerate(mine)
                 if by_index[index].aggregate is not None
             ]
@@ -376,6 +378,8 @@ def release_all(
     final = withhold_not_supplied(final, prepared.summaries.not_supplied) if final.height else final
     aggregates = split_by_agreement(final.select(AGREEMENT_INDEX, *OUTPUT_SCHEMA)) if final.height else {}
     suppression = reason_counts(final) if final.height else {}
+
+    published = supplied(table) if table.height else table
 
     # Step 3: the individual tables of the released students.
     keys = keys_future.result()
@@ -403,7 +407,7 @@ def release_all(
         record = _ledger_record(
             ledger_now[index],
             agreement,
-            supplied(table).filter(pl.col(AGREEMENT_INDEX) == index) if table.height else table,
+            published.filter(pl.col(AGREEMENT_INDEX) == index) if published.height else published,
             eligible_all.filter(pl.col(AGREEMENT_INDEX) == index).get_column("student"),
             mine_released.select("student_id", "student").join(mine_keys.select("student_id", "student_key"), on="student_id"),
         )
