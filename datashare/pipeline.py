@@ -128,8 +128,9 @@ def release(
     lap("agreements")
 
     say("locking the output folder")
-    lock = lock_output(out)  # before any student data is read; OutputLocked names the holder
-    try:
+    # The lock is taken before any student data is read (OutputLocked names the holder)
+    # and held until the packages are in place.
+    with lock_output(out):
         # Complete any commit a killed run left half done, then remove what crashed runs
         # left (staging, extract copies), then read what each partner holds (verified
         # against the audit log), before any student data is read.
@@ -152,44 +153,40 @@ def release(
             if owned
             else extract
         )
-    except BaseException:
-        lock.release()
-        raise
-    try:
-        lap("validate")
+        try:
+            lap("validate")
 
-        say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
-        tables = dict(data.tables)
-        school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
-        refuse_against_extract(loaded, as_of, school_year=data.school_year.label, school_ids=school_ids)
-        if "attendance" in data.aggregates:
-            # Derive once: the validator's pass over attendance already summed each student's days.
-            tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
-        inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
-        # The agreements were checked against the extract just above (every refusal named at
-        # once), so the shared computation is run directly rather than checking them again.
-        prepared = prepare(tables, data.school_year)
-        warnings = partner_warnings(loaded, prepared.contacts.get_column("partner_id").unique().to_list())
-        releases = release_all(prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs))
-        lap("compute")
+            say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
+            tables = dict(data.tables)
+            school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
+            refuse_against_extract(loaded, as_of, school_year=data.school_year.label, school_ids=school_ids)
+            if "attendance" in data.aggregates:
+                # Derive once: the validator's pass over attendance already summed each student's days.
+                tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
+            inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
+            # The agreements were checked against the extract just above (every refusal named at
+            # once), so the shared computation is run directly rather than checking them again.
+            prepared = prepare(tables, data.school_year)
+            warnings = partner_warnings(loaded, prepared.contacts.get_column("partner_id").unique().to_list())
+            releases = release_all(prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs))
+            lap("compute")
 
-        say("checking, packaging and signing")
-        raw_ids = data.tables["students"].select("student_id").collect().get_column("student_id")
-        published = publish(
-            releases,
-            Path(out),
-            raw_student_ids=raw_ids,
-            input_files=dict(data.files),
-            signing_key=Path(signing_key) if signing_key is not None else None,
-            replace=replace,
-            operator=operator or default_operator(),
-            progress=say,
-            input_sha256=inputs,
-            warnings=warnings,
-        )
-    finally:
-        if owned:
-            data.close()
-        lock.release()
+            say("checking, packaging and signing")
+            raw_ids = data.tables["students"].select("student_id").collect().get_column("student_id")
+            published = publish(
+                releases,
+                Path(out),
+                raw_student_ids=raw_ids,
+                input_files=dict(data.files),
+                signing_key=Path(signing_key) if signing_key is not None else None,
+                replace=replace,
+                operator=operator or default_operator(),
+                progress=say,
+                input_sha256=inputs,
+                warnings=warnings,
+            )
+        finally:
+            if owned:
+                data.close()
     lap("publish")
     return RunResult(releases=tuple(releases), published=published, timings=timings, warnings=tuple(warnings))
