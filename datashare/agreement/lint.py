@@ -20,6 +20,7 @@ Codes, errors: ``direct_identifier``, ``unknown_field``, ``duplicate_entry``,
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,10 +65,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
     year, month = day.year + month_index // 12, month_index % 12 + 1
     if year > dt.MAXYEAR:
         return dt.date.max
-    if year < dt.MINYEAR:
-        return dt.date.min
-    last = 31 if month == 12 else (dt.date(year, month + 1, 1) - dt.timedelta(days=1)).day
-    return dt.date(year, month, min(day.day, last))
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 class _Findings:
