@@ -503,8 +503,9 @@ def _old_sources(earlier: Sequence[LedgerRelease]) -> list[Source]:
     agreement is then a handful of sources, not one per release."""
     merged: dict[tuple[object, ...], list[LedgerRelease]] = {}
     for release in earlier:
-        served = release.served.sort()
-        key = (release.extract_id, release.covered_id, release.min_cell_size, served.len(), served.hash().sum())
+        # The served set itself, not a hash of it: two different sets must never merge.
+        served = tuple(release.served.unique().sort().to_list())
+        key = (release.extract_id, release.covered_id, release.min_cell_size, served)
         merged.setdefault(key, []).append(release)
     sources = []
     for position, group in enumerate(merged.values()):
