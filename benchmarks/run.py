@@ -448,6 +448,11 @@ class Ratio:
             return "-"
         return "yes" if self.ok else "**no**"
 
+    def verdict(self, *, markdown: bool) -> str:
+        """``met``, in parentheses where the target does not bind (bold kept only in Markdown)."""
+        met = self.met if markdown else self.met.strip("*")
+        return met if self.binding or self.met == "-" else f"({self.met.strip('*')})"
+
 
 def ratios(bench: Bench) -> list[Ratio]:
     """Every measured ratio against its target (medians; peak memory is the worst run)."""
@@ -481,7 +486,7 @@ def print_ratios(bench: Bench) -> None:
         return
     print("ratios against the targets (binding at 1,000,000 students from Parquet; others in parentheses):")
     for r in rows:
-        verdict = r.met.strip("*") if r.binding or r.met == "-" else f"({r.met.strip('*')})"
+        verdict = r.verdict(markdown=False)
         print(f"  {r.size:>9,} {r.fmt:<16} {r.label:<30} {r.value:7.2f}  target {r.target:<12} met: {verdict}")
 
 
@@ -544,7 +549,7 @@ def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: dat
     lines += ["", "## Ratios against the targets (medians)", "", "| students | format | ratio | value | target | met |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     for r in ratios(bench):
-        shown = r.met if r.binding or r.met == "-" else f"({r.met.strip('*')})"
+        shown = r.verdict(markdown=True)
         lines.append(f"| {r.size:,} | {r.fmt} | {r.label} | {r.value:.2f} | {r.target} | {shown} |")
     lines += ["", "Targets (issue 14) bind for the 1,000,000-student district from Parquet, sorted or shuffled "
               "(time, memory); the pandas ratio (issue 6) binds on the 100,000-student district. Figures in "
