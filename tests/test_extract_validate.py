@@ -92,6 +92,21 @@ def test_duplicate_key_names_every_row(tmp_path: Path) -> None:
     assert ("attendance", "student_id+school_id+date", "duplicate_key", (3, len(rows) + 1)) in errors(report)
 
 
+@pytest.mark.parametrize(
+    ("table", "line", "key"),
+    [
+        ("students", "000124,Bea,Okafor,2013-11-20,06,F,Black,false,false,false", "student_id"),
+        ("consents", "C-1,000124,el-centro,individual_data,2025-09-02,,parent", "consent_id"),
+    ],
+)
+def test_a_repeated_single_column_key_is_found(tmp_path: Path, table: str, line: str, key: str) -> None:
+    """A table without a grouped pass proves its key unique by hashing: a repeat is still found."""
+    rows = [*ROWS[table], line]
+    report = validate(write_extract(tmp_path, {table: rows}))
+    first = 2 + next(i for i, row in enumerate(ROWS[table]) if row.split(",")[0] == line.split(",")[0])
+    assert (table, key, "duplicate_key", (first, len(rows) + 1)) in errors(report)
+
+
 def test_repeated_header_is_one_finding(tmp_path: Path) -> None:
     rows = [*ROWS["grades"][:1], HEADERS["grades"], *ROWS["grades"][1:]]
     report = validate(write_extract(tmp_path, {"grades": rows}))
@@ -109,6 +124,8 @@ CROSS_CASES = [
     ("service_contacts", 0, "el-centro,000777,2025-09-03,tutoring,45,0101", "student_id", "unknown_student"),
     ("service_contacts", 0, "el-centro,000123,2025-09-03,tutoring,45,0999", "school_id", "unknown_school"),
     ("consents", 0, "C-1,000888,el-centro,individual_data,2025-09-01,,parent", "student_id", "unknown_student"),
+    ("grades", 0, "000999,0101,2025-2026,S1,MATH5,math,B,3.0,1,1", "student_id", "unknown_student"),
+    ("discipline", 0, "I-1,000124,0909,2025-11-12,fighting,out_of_school_suspension,2", "school_id", "unknown_school"),
 ]
 
 
@@ -116,6 +133,19 @@ CROSS_CASES = [
 def test_cross_table_rule(tmp_path, table, index, line, column, code) -> None:
     report = validate(write_extract(tmp_path, with_row(table, index, line)))
     assert (table, column, code, (index + 2,)) in errors(report)
+    # Counted once: in the table's own pass or in the cross-table stage, never both.
+    [finding] = [f for f in report.findings if (f.table, f.column, f.code) == (table, column, code)]
+    assert finding.count == 1
+
+
+def test_text_and_cross_table_rules_in_one_table(tmp_path: Path) -> None:
+    """A row breaking a text rule and another an id rule: both found, each once, with its row."""
+    rows = list(ROWS["service_contacts"])
+    rows[0] = "el-centro,000777,2025-09-03,tutoring,45,0101"
+    rows[1] = "el-centro ,000123,2025-09-04,tutoring,45,0101"
+    report = validate(write_extract(tmp_path, {"service_contacts": rows}))
+    found = [(f.column, f.code, f.rows) for f in report.findings if f.table == "service_contacts"]
+    assert sorted(found) == [("partner_id", "id_whitespace", (3,)), ("student_id", "unknown_student", (2,))]
 
 
 def test_contacts_outside_the_school_year_are_allowed(tmp_path: Path) -> None:
@@ -340,8 +370,8 @@ def test_bad_typed_parquet_cell_is_found_at_its_row(tmp_path, table, column, ind
 
 def test_text_rules_match_their_plain_definitions() -> None:
     """The id_whitespace and invalid_text regexes flag exactly what stripping and searching do."""
-    from datashare.extract.schema import load_schemas
-    from datashare.extract.validate import _text_flags
+    from datashare.extract.schema import cell_rules, load_schemas
+    from datashare.extract.validate import _text_flags, _text_screen
 
     cells = ["7", " 7", "7 ", "\t7\n", "\u00a07", "7\u2003", " ", "", "\u3000", "a b", " a b ", "x\x00", "\ufffd", None]
     col = pl.col("school_id")
@@ -351,9 +381,16 @@ def test_text_rules_match_their_plain_definitions() -> None:
         "invalid_text": col.str.contains("\x00", literal=True) | col.str.contains("\ufffd", literal=True),
     }
     frame = pl.DataFrame({"school_id": cells})
-    for flag in _text_flags(load_schemas()["schools"].column("school_id")):
+    spec = load_schemas()["schools"].column("school_id")
+    for flag in _text_flags(spec):
         expected = frame.select(plain[flag.code].fill_null(False)).to_series().to_list()
         assert frame.select(flag.expr.fill_null(False)).to_series().to_list() == expected, flag.code
+    # The one-regex screen of a column is true exactly where one of its rules is.
+    either = pl.any_horizontal([e.fill_null(False) for e in plain.values()])
+    assert frame.select(_text_screen(spec)).to_series().to_list() == frame.select(either).to_series().to_list()
+    # The empty_id rule finds non-whitespace without stripping; it agrees with stripping.
+    [empty] = [r for r in cell_rules(spec, pl.String()) if r.code == "empty_id"]
+    assert frame.select(empty.ok(col)).to_series().to_list() == frame.select(stripped.str.len_chars() > 0).to_series().to_list()
 
 
 def test_grouped_pass_in_student_ranges_finds_the_same(tmp_path: Path, monkeypatch) -> None:

@@ -183,19 +183,64 @@ def _suspect_groups(
     return lf.filter(~clear.fill_null(False)).select(keys).collect()
 
 
-def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None) -> list[Finding]:
-    """Every cross-table finding; ``reads`` maps table names to the validator's table reads.
+ROW_RULE_TABLES = ("enrollments", "discipline", "grades", "service_contacts", "consents")
+"""Tables whose cross-table rules the validator counts in its own pass over the table
+(:func:`row_rules`), so that they are not read again for them: all but attendance (its
+rules are answered from its grouped pass) and the calendar (checked before schools)."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """The ids of students and schools, read once for every table's id rules (``None``: the
+    column cannot be read, and the rule is silent; that column has its own finding)."""
+
+    students: pl.DataFrame | None
+    schools: pl.DataFrame | None
+
+
+def known_ids(read: Any, column: str) -> pl.DataFrame:
+    """The distinct ids of ``column`` (``student_id`` of students, ``school_id`` of schools),
+    marked ``__known_student`` or ``__known_school`` for the left joins of the id rules."""
+    marker = f"__known_{column.removesuffix('_id')}"
+    return read.typed().select(column, pl.lit(True).alias(marker)).unique(column).collect()
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """One table's cross-table rules checked row by row: the id frames its rows are joined
+    with (left joins on unique ids: the rows stay as they are), and the flags."""
+
+    joins: tuple[tuple[pl.DataFrame, str], ...]
+    flags: tuple[Flag, ...]
+
+    def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        for frame, on in self.joins:
+            lf = lf.join(frame.lazy(), on=on, how="left")
+        return lf
+
+
+def row_rules(name: str, read: Any, known: Known, year: SchoolYear | None) -> RowRules:
+    """The id rules (unknown student, unknown school) and the table's own date and year rules."""
+    joins: list[tuple[pl.DataFrame, str]] = []
+    flags: list[Flag] = []
+    columns = read.schema.names
+    if known.students is not None and "student_id" in columns and read.usable("student_id"):
+        joins.append((known.students, "student_id"))
+        flags.append(Flag("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null(), "student_id not found in students"))
+    if known.schools is not None and "school_id" in columns and read.usable("school_id"):
+        joins.append((known.schools, "school_id"))
+        flags.append(Flag("unknown_school", "school_id", pl.col("__known_school").is_null() & pl.col("school_id").is_not_null(), "school_id not found in schools"))
+    return RowRules(tuple(joins), (*flags, *_table_rules(name, read, year)))
+
+
+def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Known) -> list[Finding]:
+    """Every cross-table finding not already counted in a table's own pass (``read.crossed``);
+    ``reads`` maps table names to the validator's table reads.
 
     Rules that need the school year are left out when it is unknown (that is its own finding).
     """
-    def ids(table: str, column: str, marker: str) -> pl.LazyFrame | None:
-        read = reads[table]
-        if not read.usable(column):
-            return None
-        return read.typed().select(column, pl.lit(True).alias(marker)).unique(column)
-
-    students = ids("students", "student_id", "__known_student")
-    schools = ids("schools", "school_id", "__known_school")
+    students = known.students.lazy() if known.students is not None else None
+    schools = known.schools.lazy() if known.schools is not None else None
     enrollments = reads["enrollments"]
     intervals: tuple[pl.DataFrame, int] | None = None
     if enrollments.usable("student_id", "school_id", "entry_date"):
@@ -207,21 +252,17 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None) -> list[Fi
         read = reads[name]
         if not read.readable:
             continue
-        lf, flags = read.typed(), []
-        if name == "attendance" and year is not None:
-            suspects = _attendance_rules(read, lf, intervals, students, schools, calendar if calendar_form else None, year)
-            if suspects is None:
-                continue
-            lf, flags = suspects
-        if students is not None and read.usable("student_id") and "student_id" in read.schema.names:
-            lf = lf.join(students, on="student_id", how="left")
-            flags.append(Flag("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null(), "student_id not found in students"))
-        if schools is not None and read.usable("school_id") and "school_id" in read.schema.names:
-            lf = lf.join(schools, on="school_id", how="left")
-            flags.append(Flag("unknown_school", "school_id", pl.col("__known_school").is_null() & pl.col("school_id").is_not_null(), "school_id not found in schools"))
-        flags += _table_rules(name, read, year)
         try:
-            findings += flag_findings(lf, flags, name, read.file)
+            if not read.crossed:
+                lf: pl.LazyFrame | None = read.typed()
+                flags: list[Flag] = []
+                rules = row_rules(name, read, known, year)
+                if name == "attendance" and year is not None:
+                    # Only the rows of the groups that may break a rule are read.
+                    suspects = _attendance_rules(read, lf, intervals, students, schools, calendar if calendar_form else None, year)
+                    lf, flags = suspects if suspects is not None else (None, [])
+                if lf is not None:
+                    findings += flag_findings(rules.apply(lf), [*flags, *rules.flags], name, read.file)
             if name == "enrollments":
                 findings += _overlap_findings(read)
         except (pl.exceptions.PolarsError, OSError) as exc:

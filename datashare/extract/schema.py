@@ -255,7 +255,9 @@ def cell_rules(spec: ColumnSpec, source: pl.DataType) -> list[CellRule]:
     elif spec.type == "school_year":
         rules.append(CellRule("invalid_school_year", school_year_ok))
     elif spec.type == "id":
-        rules.append(CellRule("empty_id", lambda c: c.str.strip_chars().str.len_chars() > 0))
+        # Something other than whitespace (what stripping would leave), found without
+        # building a stripped copy of every id.
+        rules.append(CellRule("empty_id", lambda c: c.str.contains(r"\S")))
     if spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
         rules.append(_range_check(spec, as_text))
     return rules

@@ -20,7 +20,19 @@ from pandera.config import ValidationDepth, config_context
 
 from datashare._cleanup import WorkFolder
 from datashare.errors import ExtractError, ExtractInvalid
-from datashare.extract.cross import Flag, calendar_masks, cross_findings, day_bits, flag_pass, weekday_masks
+from datashare.extract.cross import (
+    ROW_RULE_TABLES,
+    Flag,
+    Known,
+    RowRules,
+    calendar_masks,
+    cross_findings,
+    day_bits,
+    flag_pass,
+    known_ids,
+    row_rules,
+    weekday_masks,
+)
 from datashare.extract.read import ROW, Extract, TableFile, header_names, locate, scan_raw, typed
 from datashare.extract.report import (
     MAX_EXAMPLE_ROWS,
@@ -78,6 +90,12 @@ class _TableRead:
         self.rows: int | None = None
         self.masks: pl.LazyFrame | None = None
         self.splits: list[str] = []
+        self.rules: RowRules | None = None
+        """Cross-table rules counted in this table's own pass (:data:`ROW_RULE_TABLES`)."""
+        self.crossed = False
+        """Whether :attr:`rules` were checked, so that the cross-table stage skips them."""
+        self.key_unique = False
+        """Whether the table's own pass proved its key unique (hashes of complete keys all distinct)."""
         self._groups: pl.DataFrame | None = None
         try:
             self._open(folder)
@@ -268,9 +286,12 @@ class _TableRead:
                 *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
             ]
             rows = self.typed(self.invalid_flag())
-            text = [f.expr.fill_null(False) for f in _table_text_flags(self) if f.column not in lead]
+            text = [screen for column, screen in _text_screens(self).items() if column not in lead]
             text_rows = pl.any_horizontal(text).sum() if text else pl.lit(0)
             riders = (*self.riders, pl.col("__invalid").sum(), text_rows.alias("__text"))
+            if self.rules is not None:
+                rows = self.rules.apply(rows)
+                riders += tuple(f.expr.fill_null(False).sum().alias(f"__cross{i}") for i, f in enumerate(self.rules.flags))
             parts = []
             for part in _key_ranges(pl.col(lead[0]), self.splits):
                 if self.schema.column(last).type == "date":
@@ -505,6 +526,8 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
     if not key or not read.usable(*key):
         return []
     *lead, last = key
+    if read.key_unique:
+        return []
     if lead:
         bad = read.group_stats().filter(pl.col("__n") > pl.col("__u")).select(lead)
         if bad.is_empty():
@@ -535,12 +558,20 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     rows are checked against the per-table rules in the same query.
     """
     flags = _table_text_flags(read)
+    rules = read.rules
     assert read.file is not None
     if not read.grouped:
         lf = read.typed(read.invalid_flag())
+        screens = {f"text {column}": screen.sum() for column, screen in _text_screens(read).items()}
+        tallies = {"invalid": pl.col("__invalid").sum(), "rows": pl.len(), **screens, **_key_tallies(read)}
+        cross = list(rules.flags) if rules is not None else []
         findings, tally = flag_pass(
-            lf, flags, read.schema.name, read.file, {"invalid": pl.col("__invalid").sum(), "rows": pl.len()}
+            rules.apply(lf) if rules is not None else lf, cross, read.schema.name, read.file, tallies
         )
+        read.crossed = rules is not None
+        read.key_unique = "keys" in tally and tally["keys"] == tally["distinct_keys"]
+        dirty = [f for f in flags if tally[f"text {f.column}"]]
+        findings += flag_pass(read.typed(), dirty, read.schema.name, read.file)[0]
         return findings, _invalid_rows(read, tally["invalid"], tally["rows"])
     lead = read.lead
     on_groups = [f for f in flags if f.column in lead]
@@ -549,29 +580,67 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
         flags = [f for f in flags if f.column not in lead]
     if not groups["__text"].sum():
         flags = [f for f in flags if f.column in lead]
-    findings, _ = flag_pass(read.typed(), flags, read.schema.name, read.file)
+    # The cross-table rules were counted in the grouped pass: rows are read for those with a hit.
+    cross = [f for i, f in enumerate(rules.flags) if groups[f"__cross{i}"].sum()] if rules is not None else []
+    lf = rules.apply(read.typed()) if rules is not None and cross else read.typed()
+    findings, _ = flag_pass(lf, [*flags, *cross], read.schema.name, read.file)
+    read.crossed = rules is not None
     invalid = groups["__invalid"].sum() + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
     return findings, _invalid_rows(read, invalid, groups["__n"].sum())
 
 
+def _key_tallies(read: _TableRead) -> dict[str, pl.Expr]:
+    """The rows with a complete key and the distinct hashes of those keys, counted in the text
+    query of a table without a grouped pass: equal counts prove the key unique (a repeated
+    key repeats its hash), so :func:`_key_findings` need not look for duplicates."""
+    key = list(read.schema.key)
+    if not key or not read.usable(*key):
+        return {}
+    complete = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
+    keys = pl.struct(key) if len(key) > 1 else pl.col(key[0])
+    return {"keys": complete.sum(), "distinct_keys": keys.filter(complete).hash().n_unique()}
+
+
+def _text_specs(read: _TableRead) -> list[ColumnSpec]:
+    """The id and text columns the file holds as text: those the text rules apply to."""
+    return [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
+
+
 def _table_text_flags(read: _TableRead) -> list[Flag]:
     """The text rules of every id and text column the file holds as text."""
-    specs = [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
+    specs = _text_specs(read)
     return [flag for spec in specs for flag in _text_flags(spec)]
+
+
+_NOT_TEXT = r"[\x00\x{FFFD}]"
+_ID_WHITESPACE = r"^\s+\S|\S\s+$"
+
+
+def _text_screens(read: _TableRead) -> dict[str, pl.Expr]:
+    """Per id or text column the file holds as text: whether a cell breaks any of its text
+    rules, as one regex. The rules are told apart (:func:`_text_flags`) only in a column
+    with a hit: on a clean table each cell is searched once, not once per rule."""
+    return {spec.name: _text_screen(spec) for spec in _text_specs(read)}
+
+
+def _text_screen(spec: ColumnSpec) -> pl.Expr:
+    """Whether a cell of an id or text column breaks one of its :func:`_text_flags`."""
+    pattern = _NOT_TEXT + ("|" + _ID_WHITESPACE if spec.type == "id" else "")
+    return pl.col(spec.name).str.contains(pattern).fill_null(False)
 
 
 def _text_flags(spec: ColumnSpec) -> list[Flag]:
     """The text rules of one id or text column."""
     col = pl.col(spec.name)
     flags = [Flag(
-        "invalid_text", spec.name, col.str.contains(r"[\x00\x{FFFD}]"),
+        "invalid_text", spec.name, col.str.contains(_NOT_TEXT),
         f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
     )]
     if spec.type == "id":
         # Whitespace first or last, and something else (an id of only whitespace is
         # empty_id): one regex, rather than stripping every id and comparing.
         flags.append(Flag(
-            "id_whitespace", spec.name, col.str.contains(r"^\s+\S|\S\s+$"),
+            "id_whitespace", spec.name, col.str.contains(_ID_WHITESPACE),
             f"column {spec.name} has identifiers with leading or trailing whitespace "
             "(000007 and '000007 ' would be two students)",
         ))
@@ -657,10 +726,21 @@ def _validate(
     except ValueError as exc:
         raise ExtractError(f"{exc}; give --school-year like 2025-2026") from None
     # The calendar's rules run first: attendance's grouped pass checks its days against it.
+    # The ids of students and schools are read once, after their own rules, for the id rules
+    # of every later table (counted in that table's own pass, see ROW_RULE_TABLES).
+    known: Known | None = None
     for name in (*OPTIONAL_TABLES, *TABLES):
+        if name in ROW_RULE_TABLES:
+            if known is None:
+                known, unreadable = _known_ids(reads)
+                findings += unreadable
+            reads[name].rules = row_rules(name, reads[name], known, year)
         findings += _table_findings(reads, name, year)
     findings += _empty_findings(reads)
-    findings += cross_findings(reads, year)
+    if known is None:  # pragma: no cover - ROW_RULE_TABLES is never empty
+        known, unreadable = _known_ids(reads)
+        findings += unreadable
+    findings += cross_findings(reads, year, known)
     tables = tuple(
         TableInfo(
             table=name,
@@ -714,6 +794,23 @@ def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear
         read.readable = False
         findings.append(_unreadable(read.schema.name, read.file, exc))
     return findings
+
+
+def _known_ids(reads: Mapping[str, _TableRead]) -> tuple[Known, list[Finding]]:
+    """The ids every table's id rules look up (:func:`~.cross.known_ids`). An id column that
+    cannot be read after all makes its table unreadable: the rules would otherwise be silent."""
+    frames: dict[str, pl.DataFrame | None] = {}
+    findings = []
+    for table, column in (("students", "student_id"), ("schools", "school_id")):
+        read = reads[table]
+        frames[table] = None
+        if read.usable(column):
+            try:
+                frames[table] = known_ids(read, column)
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                read.readable = False
+                findings.append(_unreadable(table, read.file, exc))
+    return Known(frames["students"], frames["schools"]), findings
 
 
 def _allowed_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.LazyFrame | None:
