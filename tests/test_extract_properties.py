@@ -3,15 +3,18 @@ a random table is reported at exactly that row, whatever the table, column and f
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from datashare.extract import validate
+from datashare.extract.report import MAX_EXAMPLE_ROWS
 from datashare.synth import synthesize
 
 # (table, column, bad value, expected code): each bad value breaks exactly one rule.
@@ -74,3 +77,64 @@ def test_corruption_is_reported_at_its_row(clean, tmp_path_factory, case, fmt, f
     found = [(f.table, f.column, f.code, f.rows) for f in validate(folder).errors]
     assert (table, column, code, (row,)) in found, found
     assert all(f[0] == table for f in found), found
+
+
+YEAR_START = dt.date(2025, 7, 1)
+YEAR_DAYS = 365
+days_in_year = st.integers(0, YEAR_DAYS - 1).map(lambda n: YEAR_START + dt.timedelta(days=n))
+enrollment = st.tuples(
+    st.integers(-40, YEAR_DAYS - 1).map(lambda n: YEAR_START + dt.timedelta(days=n)),
+    st.one_of(st.none(), st.integers(0, 200)),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    enrollments=st.lists(enrollment, min_size=1, max_size=3),
+    days=st.lists(days_in_year, min_size=1, max_size=12, unique=True),
+    inside_only=st.booleans(),
+)
+def test_attendance_outside_several_enrollments_is_found(tmp_path_factory, enrollments, days, inside_only) -> None:
+    """A student with one or several enrollments at a school: exactly the attendance days
+    outside all of them are reported (the grouped pass clears the group by its day masks only
+    when no such day exists), whatever the gaps, overlaps and open ends; the rows shown are
+    the first ones."""
+    from extract_fixtures import ROWS, write_extract
+
+    intervals = [(entry, None if length is None else entry + dt.timedelta(days=length)) for entry, length in enrollments]
+    enrollment_rows = [
+        f"000124,0202,2025-2026,{entry.isoformat()},{'' if exit is None else exit.isoformat()},06"
+        for entry, exit in intervals
+    ]
+    def inside(day: dt.date) -> bool:
+        return any(entry <= day and (exit is None or day <= exit) for entry, exit in intervals)
+
+    if inside_only:  # the case the day masks clear without reading attendance again
+        days = [d for d in days if inside(d)] + [entry for entry, _ in intervals if entry >= YEAR_START]
+        assume(days)
+    days = sorted(set(days))
+    attendance = [r for r in ROWS["attendance"] if not r.startswith("000124,")]
+    first_line = len(attendance) + 2
+    attendance += [f"000124,0202,{day.isoformat()},present" for day in days]
+    folder = write_extract(tmp_path_factory.mktemp("several"), {
+        "enrollments": [r for r in ROWS["enrollments"] if not r.startswith("000124,")] + enrollment_rows,
+        "attendance": attendance,
+    })
+    outside = [first_line + i for i, day in enumerate(days) if not inside(day)]
+    found = [f for f in validate(folder).findings if f.table == "attendance" and f.code == "outside_enrollment"]
+    assert sum(f.count for f in found) == len(outside)
+    assert [row for f in found for row in f.rows] == outside[:MAX_EXAMPLE_ROWS]
+
+
+def test_several_enrollments_inside_are_cleared_without_reading_attendance_again(tmp_path, monkeypatch) -> None:
+    """A student who left and came back to a school, attending only while enrolled: the grouped
+    pass clears the group, so the cross-table stage reads no attendance row again."""
+    from extract_fixtures import write_extract  # the fixture's 000124 has two enrollments at 0202
+
+    cross = importlib.import_module("datashare.extract.cross")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("attendance was read again for a group the day masks clear")
+
+    monkeypatch.setattr(cross, "enrollment_intervals", must_not_run)
+    assert validate(write_extract(tmp_path)).valid

@@ -84,7 +84,8 @@ def flag_pass(
     so that a caller counting something else over ``lf`` needs no scan of its own.
 
     The rows are sampled by a second query, for the flags that have any: sampling in the
-    counting query doubles its cost, and a clean table has nothing to sample.
+    counting query doubles its cost, and a clean table has nothing to sample. The sample is
+    the first rows of the file that break the rule, whatever order a join leaves them in.
     """
     tallies = tallies or {}
     if not flags and not tallies:
@@ -96,7 +97,7 @@ def flag_pass(
     ).collect(engine="streaming").row(0, named=True)
     found = [i for i in range(len(flags)) if counts[f"n{i}"]]
     rows = lf.select(
-        pl.col(ROW).filter(hits[i]).head(MAX_EXAMPLE_ROWS).implode().alias(f"rows{i}") for i in found
+        pl.col(ROW).filter(hits[i]).bottom_k(MAX_EXAMPLE_ROWS).implode().alias(f"rows{i}") for i in found
     ).collect(engine="streaming").row(0, named=True) if found else {}
     findings = []
     for i in found:
@@ -107,6 +108,56 @@ def flag_pass(
             severity=flag.severity,
         ))
     return findings, {name: counts[f"t_{name}"] for name in tallies}
+
+
+def enrolled_masks(enrollments: Any, year: SchoolYear) -> pl.DataFrame | None:
+    """Per (student, school) with several enrollments, and per word of the day mask, the
+    days of the school year inside one of them (``__enrolled``); ``None`` when no student has
+    two enrollments at one school.
+
+    Built by interval arithmetic on 64-day chunks (a chunk is exactly one word of the mask),
+    never by listing days: attendance's grouped pass joins it to find the days of such a
+    group outside every enrollment (``__stray``), so that attendance is not read again for
+    students who changed programmes at their school. Days outside the year are left out:
+    a group with one is a suspect anyway.
+    """
+    keys = ["student_id", "school_id"]
+    several = enrollments.group_stats().filter(pl.col("__n") > 1).select(keys)
+    if several.is_empty():
+        return None
+    first = pl.max_horizontal(pl.col("entry_date"), pl.lit(year.start)).cast(pl.Int32)
+    last = pl.min_horizontal(pl.col("exit_date").fill_null(pl.lit(year.end)), pl.lit(year.end)).cast(pl.Int32)
+    chunk_start = pl.col("__chunk") * 64
+    low = pl.max_horizontal(pl.col("__first"), chunk_start) - chunk_start
+    count = (pl.min_horizontal(pl.col("__last"), chunk_start + 63) - chunk_start - low + 1).cast(pl.UInt64)
+    two = pl.lit(2, dtype=pl.UInt64)
+    bits = (
+        pl.when(count == 64)
+        .then(pl.lit(2**64 - 1, dtype=pl.UInt64))
+        .otherwise((two.pow(count) - 1) * two.pow(low.cast(pl.UInt64)))
+    )
+    return (
+        enrollments.typed()
+        .join(several.lazy(), on=keys, how="semi")
+        .filter(pl.col("entry_date").is_not_null())
+        .select(*keys, __first=first, __last=last)
+        .with_columns(__chunk=pl.int_ranges(pl.col("__first") // 64, pl.col("__last") // 64 + 1))
+        .explode("__chunk")
+        .drop_nulls("__chunk")
+        .group_by(*keys, __word=((chunk_start % MASK_DAYS) // 64).cast(pl.Int32))
+        .agg(bits.bitwise_or().alias("__enrolled"))
+        .collect()
+    )
+
+
+def single_enrollments(enrollments: Any) -> pl.DataFrame:
+    """Per (student, school) with exactly one enrollment: its ``__entry0`` and ``__exit0``,
+    from the grouped pass over enrollments (its first entry and exit dates)."""
+    return (
+        enrollments.group_stats()
+        .filter(pl.col("__n") == 1)
+        .select("student_id", "school_id", __entry0="__first_entry_date", __exit0="__first_exit_date")
+    )
 
 
 def enrollment_intervals(enrollments: pl.LazyFrame) -> tuple[pl.DataFrame, int]:
@@ -152,7 +203,7 @@ def overlapping_enrollment() -> pl.Expr:
 
 def _suspect_groups(
     groups: pl.DataFrame,
-    intervals: pl.DataFrame | None,
+    single: pl.DataFrame | None,
     students: pl.LazyFrame | None,
     schools: pl.LazyFrame | None,
     year: SchoolYear,
@@ -160,7 +211,10 @@ def _suspect_groups(
     """The (student, school) groups of attendance that may break a rule.
 
     The grouped pass clears the usual case: a known student at a known school, every day in
-    the year, inside the group's only enrollment and on an allowed day (``__off`` false).
+    the year and on an allowed day (``__off`` false), and inside the group's only enrollment
+    (``single``, from :func:`single_enrollments`) or, for a student with several enrollments
+    at the school, inside one of them (``__several`` and not ``__stray``, see
+    :func:`enrolled_masks`).
     """
     keys = ["student_id", "school_id"]
     lf = groups.lazy().rename({"__first_date": "__first", "__last_date": "__last"})
@@ -172,12 +226,14 @@ def _suspect_groups(
         & (pl.col("__first") >= year.start)
         & (pl.col("__last") <= year.end)
     )
-    if intervals is not None:
-        single = intervals.filter(pl.col("__entry1").is_null()) if "__entry1" in intervals.columns else intervals
-        lf = lf.join(single.lazy().select(*keys, "__entry0", "__exit0"), on=keys, how="left")
-        clear = clear & (pl.col("__first") >= pl.col("__entry0")) & (
+    if single is not None:
+        lf = lf.join(single.lazy(), on=keys, how="left")
+        inside = (pl.col("__first") >= pl.col("__entry0")) & (
             pl.col("__exit0").is_null() | (pl.col("__last") <= pl.col("__exit0"))
         )
+        if "__several" in groups.columns:
+            inside = inside.fill_null(False) | (pl.col("__several") & ~pl.col("__stray"))
+        clear = clear & inside
     if "__off" in groups.columns:
         clear = clear & ~pl.col("__off")
     return lf.filter(~clear.fill_null(False)).select(keys).collect()
@@ -242,9 +298,8 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Kno
     students = known.students.lazy() if known.students is not None else None
     schools = known.schools.lazy() if known.schools is not None else None
     enrollments = reads["enrollments"]
-    intervals: tuple[pl.DataFrame, int] | None = None
-    if enrollments.usable("student_id", "school_id", "entry_date"):
-        intervals = enrollment_intervals(enrollments.typed())
+    if not enrollments.usable("student_id", "school_id", "entry_date"):
+        enrollments = None
     calendar = reads["calendar"]
     calendar_form = calendar.present
     findings: list[Finding] = []
@@ -259,7 +314,7 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Kno
                 rules = row_rules(name, read, known, year)
                 if name == "attendance" and year is not None:
                     # Only the rows of the groups that may break a rule are read.
-                    suspects = _attendance_rules(read, lf, intervals, students, schools, calendar if calendar_form else None, year)
+                    suspects = _attendance_rules(read, lf, enrollments, students, schools, calendar if calendar_form else None, year)
                     lf, flags = suspects if suspects is not None else (None, [])
                 if lf is not None:
                     findings += flag_findings(rules.apply(lf), [*flags, *rules.flags], name, read.file)
@@ -320,7 +375,7 @@ def _table_rules(name: str, read: Any, year: SchoolYear | None) -> list[Flag]:
 def _attendance_rules(
     read: Any,
     lf: pl.LazyFrame,
-    intervals: tuple[pl.DataFrame, int] | None,
+    enrollments: Any | None,
     students: pl.LazyFrame | None,
     schools: pl.LazyFrame | None,
     calendar: Any | None,
@@ -331,9 +386,16 @@ def _attendance_rules(
     keys = ["student_id", "school_id"]
     if not read.usable(*keys, "date"):
         return lf, []
-    suspects = _suspect_groups(read.group_stats(), intervals[0] if intervals else None, students, schools, year)
+    single = single_enrollments(enrollments) if enrollments is not None else None
+    suspects = _suspect_groups(read.group_stats(), single, students, schools, year)
     if suspects.is_empty():
         return None
+    # Every enrollment interval, but only of the suspect groups.
+    intervals = (
+        enrollment_intervals(enrollments.typed().join(suspects.lazy(), on=keys, how="semi"))
+        if enrollments is not None
+        else None
+    )
     # is_in on a few ids is answered cheaply by the Parquet reader; the semi join keeps
     # exactly the suspect groups.
     ids = suspects["student_id"].drop_nulls().unique()

@@ -27,6 +27,7 @@ from datashare.extract.cross import (
     RowRules,
     calendar_masks,
     cross_findings,
+    enrolled_masks,
     day_bits,
     flag_pass,
     known_ids,
@@ -89,6 +90,7 @@ class _TableRead:
         self.readable = False
         self.rows: int | None = None
         self.masks: pl.LazyFrame | None = None
+        self.enrolled: pl.DataFrame | None = None
         self.splits: list[str] = []
         self.rules: RowRules | None = None
         """Cross-table rules counted in this table's own pass (:data:`ROW_RULE_TABLES`)."""
@@ -295,7 +297,7 @@ class _TableRead:
             parts = []
             for part in _key_ranges(pl.col(lead[0]), self.splits):
                 if self.schema.column(last).type == "date":
-                    groups = _distinct_days(rows.filter(part), lead, last, bounds, riders, self.masks)
+                    groups = _distinct_days(rows.filter(part), lead, last, bounds, riders, self.masks, self.enrolled)
                 else:
                     groups = rows.filter(part).group_by(lead).agg(
                         pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *riders
@@ -376,6 +378,7 @@ def _distinct_days(
     bounds: list[pl.Expr],
     riders: Sequence[pl.Expr],
     masks: pl.LazyFrame | None = None,
+    enrolled: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """Rows and distinct days per group, without a hash set per group.
 
@@ -406,6 +409,12 @@ def _distinct_days(
             __off=(pl.col("__bits") & ~pl.col("__allowed").fill_null(0)) != 0
         )
         off = [pl.col("__off").any()]
+    if enrolled is not None:
+        per_word = per_word.join(enrolled.lazy(), on=[*lead, "__word"], how="left").with_columns(
+            __several=pl.col("__enrolled").is_not_null(),
+            __stray=(pl.col("__bits") & ~pl.col("__enrolled").fill_null(0)) != 0,
+        )
+        off += [pl.col("__several").any(), pl.col("__stray").any()]
     return per_word.group_by(lead).agg(
         pl.col("__n").sum(),
         pl.col("__bits").bitwise_count_ones().sum().cast(pl.UInt32).alias("__u"),
@@ -772,6 +781,7 @@ def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear
         return []
     if name == "attendance" and year is not None:
         read.masks = _allowed_days(reads, year)
+        read.enrolled = _enrolled_days(reads, year)
     text: list[Finding] | None = None
     invalid: int | None = None
     try:
@@ -811,6 +821,19 @@ def _known_ids(reads: Mapping[str, _TableRead]) -> tuple[Known, list[Finding]]:
                 read.readable = False
                 findings.append(_unreadable(table, read.file, exc))
     return Known(frames["students"], frames["schools"]), findings
+
+
+def _enrolled_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.DataFrame | None:
+    """The enrolled days of students with several enrollments at one school, as masks for
+    attendance's grouped pass (:func:`~.cross.enrolled_masks`); ``None`` without such a student
+    or when enrollments cannot be read (the cross-table stage then reads what it must)."""
+    enrollments = reads["enrollments"]
+    if not enrollments.usable("student_id", "school_id", "entry_date") or not enrollments.grouped:
+        return None
+    try:
+        return enrolled_masks(enrollments, year)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
 
 
 def _allowed_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.LazyFrame | None:
