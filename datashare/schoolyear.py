@@ -7,8 +7,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-PATTERN = re.compile(r"^(\d{4})-(\d{4})$")
-"""A school-year label: two consecutive years joined by a hyphen."""
+PATTERN = re.compile(r"^([0-9]{4})-([0-9]{4})$")
+"""A school-year label: two consecutive years in ASCII digits joined by a hyphen."""
 
 
 @dataclass(frozen=True)

@@ -93,17 +93,19 @@ def test_duplicate_key_names_every_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "line", "key"),
+    ("table", "line", "key", "first"),
     [
-        ("students", "000124,Bea,Okafor,2013-11-20,06,F,Black,false,false,false", "student_id"),
-        ("consents", "C-1,000124,el-centro,individual_data,2025-09-02,,parent", "consent_id"),
+        ("students", "000124,Bea,Okafor,2013-11-20,06,F,Black,false,false,false", "student_id", 1),
+        ("consents", "C-1,000124,el-centro,individual_data,2025-09-02,,parent", "consent_id", 0),
+        ("grades", "000123,0101,2025-2026,S1,MATH5,math,A,4,1,1", "student_id+course_id+term", 0),
+        ("discipline", "I-2,000123,0101,2025-11-13,fighting,referral,0", "incident_id+student_id", 1),
     ],
 )
-def test_a_repeated_single_column_key_is_found(tmp_path: Path, table: str, line: str, key: str) -> None:
+def test_a_repeated_key_without_grouped_pass_is_found(tmp_path: Path, table: str, line: str, key: str, first: int) -> None:
     """A table without a grouped pass proves its key unique by hashing: a repeat is still found."""
     rows = [*ROWS[table], line]
     report = validate(write_extract(tmp_path, {table: rows}))
-    first = 2 + next(i for i, row in enumerate(ROWS[table]) if row.split(",")[0] == line.split(",")[0])
+    first += 2  # the CSV line
     assert (table, key, "duplicate_key", (first, len(rows) + 1)) in errors(report)
 
 
@@ -352,6 +354,9 @@ PARQUET_CASES = [
     ("students", "birth_date", 2, None, "missing_value"),
     ("students", "student_id", 0, "", "empty_id"),
     ("service_contacts", "minutes", 1, -3.0, "out_of_range"),
+    ("service_contacts", "partner_id", 2, " ", "empty_id"),
+    ("grades", "course_id", 1, "\t", "empty_id"),
+    ("enrollments", "school_id", 1, "", "empty_id"),
     ("consents", "signed_by", 1, "nobody", "invalid_value"),
     ("schools", "school_name", 1, None, "missing_value"),
 ]
@@ -385,8 +390,9 @@ def test_text_rules_match_their_plain_definitions() -> None:
     for flag in _text_flags(spec):
         expected = frame.select(plain[flag.code].fill_null(False)).to_series().to_list()
         assert frame.select(flag.expr.fill_null(False)).to_series().to_list() == expected, flag.code
-    # The one-regex screen of a column is true exactly where one of its rules is.
-    either = pl.any_horizontal([e.fill_null(False) for e in plain.values()])
+    # The one-regex screen of a column is true exactly where one of its rules is, or the id is
+    # empty (the empty_id rule, which the screen counts in place of the invalid-row flag).
+    either = pl.any_horizontal([e.fill_null(False) for e in plain.values()] + [(stripped.str.len_chars() == 0).fill_null(False)])
     assert frame.select(_text_screen(spec)).to_series().to_list() == frame.select(either).to_series().to_list()
     # The empty_id rule finds non-whitespace without stripping; it agrees with stripping.
     [empty] = [r for r in cell_rules(spec, pl.String()) if r.code == "empty_id"]
@@ -444,3 +450,22 @@ def test_a_file_sorted_by_student_is_grouped_in_one_pass(tmp_path: Path) -> None
     for name, clustered in (("sorted", True), ("shuffled", False)):
         Read.file = validator.TableFile("attendance", tmp_path / f"{name}.parquet", "parquet")
         assert validator._clustered(Read()) is clustered
+
+
+def test_school_year_cells_agree_with_the_school_year_parser() -> None:
+    """The per-cell school_year rule accepts exactly the labels SchoolYear.parse accepts."""
+    from datashare.extract.schema import school_year_ok
+    from datashare.schoolyear import SchoolYear
+
+    cells = ["2025-2026", "2025-2027", "2025/2026", "\u0662\u0660\u0662\u0665-\u0662\u0660\u0662\u0666",
+             " 2025-2026", "2025-2026 ", "", "2025-20260", "0999-1000", "9999-10000", "2026-2025", "abcd-efgh"]
+
+    def parses(label: str) -> bool:
+        try:
+            SchoolYear.parse(label)
+        except ValueError:
+            return False
+        return True
+
+    got = pl.DataFrame({"y": [*cells, None]}).select(school_year_ok(pl.col("y"))).to_series().to_list()
+    assert got == [parses(c) for c in cells] + [False]

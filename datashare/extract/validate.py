@@ -254,8 +254,15 @@ class _TableRead:
 
     @property
     def grouped(self) -> bool:
-        """Whether the table gets a grouped pass (:meth:`group_stats`): a usable compound key."""
-        return len(self.schema.key) > 1 and self.usable(*self.schema.key)
+        """Whether the table gets a grouped pass (:meth:`group_stats`): a usable compound key
+        ending in a date (attendance, enrollments, the calendar: its distinct days are counted
+        by day masks, and other rules use its groups), or riders to compute. The key of
+        another table (grades, discipline) is proved unique by hashing in its text query,
+        which costs less than grouping it."""
+        key = self.schema.key
+        if len(key) < 2 or not self.usable(*key):
+            return False
+        return self.schema.column(key[-1]).type == "date" or bool(self.riders)
 
     @property
     def lead(self) -> list[str]:
@@ -264,9 +271,11 @@ class _TableRead:
 
     def invalid_flag(self) -> pl.Expr:
         """Per row, ``__invalid``: a cell fails a per-table rule (:func:`invalid_row`). The
-        leading key columns are left to the groups (:func:`_text_findings`)."""
+        leading key columns are left to the groups (:func:`_text_findings`), and an empty id
+        to the text screens (:func:`_text_screens`), which count it too."""
         rest = [c for c in self.schema.names if c not in self.lead]
-        return invalid_row(self.schema, self.usable_source, rest).alias("__invalid")
+        screened = [s.name for s in _text_specs(self) if s.type == "id"]
+        return invalid_row(self.schema, self.usable_source, rest, screened).alias("__invalid")
 
     def group_stats(self) -> pl.DataFrame:
         """Per group of the key's leading columns: rows, distinct last key column, date bounds.
@@ -581,7 +590,9 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
         read.key_unique = "keys" in tally and tally["keys"] == tally["distinct_keys"]
         dirty = [f for f in flags if tally[f"text {f.column}"]]
         findings += flag_pass(read.typed(), dirty, read.schema.name, read.file)[0]
-        return findings, _invalid_rows(read, tally["invalid"], tally["rows"])
+        # A screen's hit may be an empty id, which only pandera reports.
+        invalid = tally["invalid"] + sum(tally[name] for name in screens)
+        return findings, _invalid_rows(read, invalid, tally["rows"])
     lead = read.lead
     on_groups = [f for f in flags if f.column in lead]
     groups = read.group_stats()
@@ -594,7 +605,12 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     lf = rules.apply(read.typed()) if rules is not None and cross else read.typed()
     findings, _ = flag_pass(lf, [*flags, *cross], read.schema.name, read.file)
     read.crossed = rules is not None
-    invalid = groups["__invalid"].sum() + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
+    # A screen's hit (``__text``) may be an empty id, which only pandera reports.
+    invalid = (
+        groups["__invalid"].sum()
+        + groups["__text"].sum()
+        + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
+    )
     return findings, _invalid_rows(read, invalid, groups["__n"].sum())
 
 
@@ -623,6 +639,7 @@ def _table_text_flags(read: _TableRead) -> list[Flag]:
 
 _NOT_TEXT = r"[\x00\x{FFFD}]"
 _ID_WHITESPACE = r"^\s+\S|\S\s+$"
+_EMPTY = r"^\s*$"
 
 
 def _text_screens(read: _TableRead) -> dict[str, pl.Expr]:
@@ -633,8 +650,9 @@ def _text_screens(read: _TableRead) -> dict[str, pl.Expr]:
 
 
 def _text_screen(spec: ColumnSpec) -> pl.Expr:
-    """Whether a cell of an id or text column breaks one of its :func:`_text_flags`."""
-    pattern = _NOT_TEXT + ("|" + _ID_WHITESPACE if spec.type == "id" else "")
+    """Whether a cell of an id or text column breaks one of its :func:`_text_flags`, or (an
+    id) is empty: the ``empty_id`` rule, left out of :meth:`_TableRead.invalid_flag`."""
+    pattern = _NOT_TEXT + (f"|{_ID_WHITESPACE}|{_EMPTY}" if spec.type == "id" else "")
     return pl.col(spec.name).str.contains(pattern).fill_null(False)
 
 
