@@ -279,7 +279,16 @@ def _commit(
     district = out / "district"
     changed = [p for p in plans if p.status != "unchanged"]
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    entries = [_audit_entry(p, out, inputs, operator, now) for p in changed]
+    # The staged ledger files are shared by packages (an extract's roster by every agreement
+    # covering the same schools): each is hashed once.
+    digests: dict[Path, str] = {}
+
+    def ledger_digest(path: Path) -> str:
+        if path not in digests:
+            digests[path] = sha256_file(path)
+        return digests[path]
+
+    entries = [_audit_entry(p, out, inputs, operator, now, ledger_digest) for p in changed]
     moves: list[tuple[Path, Path]] = []
     seen_ledger: set[Path] = set()
     for plan in changed:
@@ -429,7 +438,12 @@ def _read_json(path: Path) -> dict[str, object]:
 
 
 def _audit_entry(
-    plan: _Plan, out: Path, inputs: Mapping[str, str], operator: str | None, now: str
+    plan: _Plan,
+    out: Path,
+    inputs: Mapping[str, str],
+    operator: str | None,
+    now: str,
+    ledger_digest: Callable[[Path], str],
 ) -> dict[str, object]:
     release = plan.release
     record = _read_json(plan.bag / RELEASE_JSON)
@@ -457,7 +471,7 @@ def _audit_entry(
         "outputs": outputs,
         "package": _rel(plan.target, out),
         "replaced": plan.status == "replaced",
-        "ledger": {rel: sha256_file(path) for rel, path in sorted(plan.ledger.items())},
+        "ledger": {rel: ledger_digest(path) for rel, path in sorted(plan.ledger.items())},
         "withdrawn": record.get("withdrawn", 0),
     }
 
