@@ -15,8 +15,8 @@ Choices:
 - **Deterministic.** ``svg.hashsalt`` is fixed per figure (so ids are stable and distinct
   between the page's figures), the SVG's ``Date`` metadata is dropped, and the text is
   written as text (``svg.fonttype: none``), so a rerun gives a byte-identical page. The
-  settings are applied under a lock in an ``rc_context``: packages are staged from two
-  threads, and matplotlib's settings are process-wide.
+  settings are applied under a lock in an ``rc_context``: packages may be staged from
+  two threads, and matplotlib's settings are process-wide.
 - **Accessible.** The Okabe-Ito blue and vermillion (distinguishable with the common
   colour-vision deficiencies; both at least 3:1 against white, as WCAG asks of graphics),
   a hatch on the comparison bars so the groups differ without colour, every figure's
