@@ -87,6 +87,7 @@ def release(
     replace: bool = False,
     operator: str | None = None,
     progress: Progress | None = None,
+    processes: bool = False,
 ) -> RunResult:
     """Release every agreement from one extract, writing every package or none.
 
@@ -99,6 +100,11 @@ def release(
     ``out``. The lock on ``out`` is taken after the key files and agreements are checked and
     before the extract is read, and held until the packages are in place; what interrupted
     runs left is removed once it is held (see :mod:`datashare._cleanup`).
+
+    ``processes``: stage the packages of a large run (16 agreements or more) in two worker
+    processes, which draws the partners' reports on two cores. The program must then start
+    from an ``if __name__ == "__main__":`` block (the workers are spawned and import its
+    main module); ``datashare run`` does this.
     """
     say = progress or (lambda _message: None)
     timings: dict[str, float] = {}
@@ -184,6 +190,7 @@ def release(
                 progress=say,
                 input_sha256=inputs,
                 warnings=warnings,
+                processes=processes,
             )
         finally:
             if owned:

@@ -262,13 +262,15 @@ def test_packages_staged_in_worker_processes_match_those_staged_in_threads(
         release("hope-2025-2026", "hope", individual=False),
         release("sol-2025-2026", "sol"),
     ]
-    with publish_module._stager(len(releases)) as pool:
-        assert isinstance(pool, ThreadPoolExecutor)
-    threads = _run(tmp_path / "threads", inputs, releases, signing_key=tmp_path / "sign.pem")
+    with publish_module._stager(len(releases), processes=True) as pool:
+        assert isinstance(pool, ThreadPoolExecutor)  # too few packages to pay for a process
+    threads = _run(tmp_path / "threads", inputs, releases, signing_key=tmp_path / "sign.pem", processes=True)
     monkeypatch.setattr(publish_module, "PROCESS_STAGING_FROM", len(releases))
-    with publish_module._stager(len(releases)) as pool:
+    with publish_module._stager(len(releases), processes=False) as pool:
+        assert isinstance(pool, ThreadPoolExecutor)  # a program's default: its script may lack a main guard
+    with publish_module._stager(len(releases), processes=True) as pool:
         assert isinstance(pool, ProcessPoolExecutor)
-    processes = _run(tmp_path / "processes", inputs, releases, signing_key=tmp_path / "sign.pem")
+    processes = _run(tmp_path / "processes", inputs, releases, signing_key=tmp_path / "sign.pem", processes=True)
     assert [p.status for p in processes.packages] == ["new", "new", "new"]
     assert _partners(tmp_path / "processes") == _partners(tmp_path / "threads")
     assert (tmp_path / "processes" / "district" / "run_report.json").read_bytes() == (
@@ -293,7 +295,7 @@ def test_a_package_failing_in_a_worker_process_fails_the_run_with_its_own_error(
     releases = [release(), bad, release("sol-2025-2026", "sol")]
     monkeypatch.setattr(publish_module, "PROCESS_STAGING_FROM", len(releases))
     with pytest.raises(PackageError) as failed:
-        _run(out, inputs, releases, signing_key=tmp_path / "k.pem")
+        _run(out, inputs, releases, signing_key=tmp_path / "k.pem", processes=True)
     assert type(failed.value) is PackageError
     assert str(failed.value) == (
         "delivery.age_recipients: entry 1 is not an age X25519 public key (expected a string starting with age1...)"

@@ -125,12 +125,15 @@ def publish(
     progress: Progress | None = None,
     input_sha256: Mapping[str, str] | None = None,
     warnings: Sequence[str] = (),
+    processes: bool = False,
 ) -> PublishResult:
     """Check every release, write, sign and encrypt them, then move them all into ``out`` or none.
 
     ``input_sha256``: the extract files' sha256 when the caller has already computed them.
     ``warnings`` (that did not stop the run) go into ``run_report.json``. Every staged file
     is made private (:func:`~datashare._private.restrict_tree`) before it is moved.
+    ``processes``: stage :data:`PROCESS_STAGING_FROM` packages or more in worker processes
+    (see :func:`_stager`).
     """
     out = Path(out)
     say = progress or (lambda _message: None)
@@ -155,7 +158,7 @@ def publish(
         say(f"checking and staging {len(releases)} package(s)")
         # The packages are staged while the output check runs; nothing staged leaves the
         # staging folder unless every table passes, and a blocked check removes it all.
-        with _stager(len(releases)) as pool:
+        with _stager(len(releases), processes) as pool:
             by_process = isinstance(pool, ProcessPoolExecutor)
             staged = [
                 pool.submit(_stage_in_worker, _for_worker(release), staging / str(index), signing_key)
@@ -215,16 +218,18 @@ def publish(
     )
 
 
-def _stager(count: int) -> Executor:
-    """Two worker processes for :data:`PROCESS_STAGING_FROM` packages or more on a machine
-    with two cores, else two threads (one on one core).
+def _stager(count: int, processes: bool) -> Executor:
+    """Two worker processes, when the caller allows them, for :data:`PROCESS_STAGING_FROM`
+    packages or more on a machine with two cores; else two threads (one on one core).
 
-    The processes are spawned, never forked (polars runs threads of its own), so a script
-    that calls :func:`datashare.release` must guard its entry point with
-    ``if __name__ == "__main__":``, as :mod:`multiprocessing` requires.
+    The processes are spawned, never forked (polars runs threads of its own), and a spawned
+    process imports the caller's main module: a script without an
+    ``if __name__ == "__main__":`` guard would run again in each. So processes are the
+    command line's choice (``datashare run``), and a program's only when it asks
+    (``release(..., processes=True)``): an existing script keeps working as it did.
     """
     workers = min(STAGE_WORKERS, os.cpu_count() or 1)
-    if workers > 1 and count >= PROCESS_STAGING_FROM:
+    if processes and workers > 1 and count >= PROCESS_STAGING_FROM:
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     return ThreadPoolExecutor(max_workers=workers)
 
