@@ -158,7 +158,15 @@ def publish(
         say(f"checking and staging {len(releases)} package(s)")
         # The packages are staged while the output check runs; nothing staged leaves the
         # staging folder unless every table passes, and a blocked check removes it all.
-        with _stager(len(releases), processes) as pool:
+        # The ledger files are written meanwhile, in a thread (writing Parquet releases the
+        # GIL); those of a package found unchanged are simply not moved.
+        with_ledger = [i for i, r in enumerate(releases) if r.ledger is not None]
+        rosters = {
+            (r.ledger.extract_id, r.ledger.covered_id): r.roster
+            for r in releases
+            if r.ledger is not None and r.roster is not None
+        }
+        with _stager(len(releases), processes) as pool, ThreadPoolExecutor(max_workers=1) as ledger_pool:
             by_process = isinstance(pool, ProcessPoolExecutor)
             staged = [
                 pool.submit(_stage_in_worker, _for_worker(release), staging / str(index), signing_key)
@@ -166,29 +174,24 @@ def publish(
                 else pool.submit(_stage, release, staging / str(index), private_key)
                 for index, release in enumerate(releases)
             ]
+            ledger = ledger_pool.submit(
+                stage_ledger, [releases[i].ledger for i in with_ledger], rosters, staging / "ledger"
+            )
             try:
                 check_releases(releases, raw_student_ids, root / "district" / "checks")
                 plans = [
                     _plan(release, *_result(future, release), out)
                     for release, future in zip(releases, staged, strict=True)
                 ]
+                staged_ledger = ledger.result()
             except BaseException:
                 # Whatever is staging now finishes before the staging folder is removed.
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+        for position, at in enumerate(with_ledger):
+            plans[at].ledger = staged_ledger[position]
         for plan in plans:
             plan.status = _status(plan, replace)
-        changed = [p for p in plans if p.status != "unchanged"]
-        ledger_records = [p.release.ledger for p in changed if p.release.ledger is not None]
-        rosters = {
-            (p.release.ledger.extract_id, p.release.ledger.covered_id): p.release.roster  # type: ignore[union-attr]
-            for p in changed
-            if p.release.ledger is not None and p.release.roster is not None
-        }
-        staged_ledger = stage_ledger(ledger_records, rosters, staging / "ledger")  # type: ignore[arg-type]
-        with_ledger = [p for p in changed if p.release.ledger is not None]
-        for position, plan in enumerate(with_ledger):
-            plan.ledger = staged_ledger[position]
         report = staging / "run_report.json"
         run = {**_run_report(plans, out, operator), "warnings": list(warnings)}
         report.write_text(dumps_json(run), encoding="utf-8")
