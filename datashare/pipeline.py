@@ -16,6 +16,7 @@ import getpass
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from datashare.package.lock import lock_output
 from datashare.package.publish import PublishResult, publish, recover
 from datashare.package.sign import load_private_key
 from datashare.release.admission import partner_warnings, refuse_against_extract, refuse_before_extract
-from datashare.release.compute import prepare, release_all
+from datashare.release.compute import code_table, prepare, release_all
 from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
 from datashare.release.keys import read_secret
 from datashare.release.types import PartnerRelease
@@ -172,17 +173,23 @@ def release(
             inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
             # The agreements were checked against the extract just above (every refusal named at
             # once), so the shared computation is run directly rather than checking them again.
-            prepared = prepare(tables, data.school_year)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # The ledger codes of every student (a Python loop) are computed while
+                # prepare's polars queries, which release the GIL, run.
+                student_ids = tables["students"].select("student_id").collect().get_column("student_id")
+                codes = pool.submit(code_table, student_ids, secret)
+                prepared = prepare(tables, data.school_year)
             warnings = partner_warnings(loaded, prepared.contacts.get_column("partner_id").unique().to_list())
-            releases = release_all(prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs))
+            releases = release_all(
+                prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs), codes=codes.result()
+            )
             lap("compute")
 
             say("checking, packaging and signing")
-            raw_ids = data.tables["students"].select("student_id").collect().get_column("student_id")
             published = publish(
                 releases,
                 Path(out),
-                raw_student_ids=raw_ids,
+                raw_student_ids=student_ids,
                 input_files=dict(data.files),
                 signing_key=Path(signing_key) if signing_key is not None else None,
                 replace=replace,

@@ -31,13 +31,15 @@ PROBE = (
 )
 
 
-def loaded_after(*argv: str) -> tuple[int, set[str]]:
-    """The exit code of ``datashare ARGV`` in a fresh interpreter and the top-level modules it loaded."""
+def loaded_after(*argv: str) -> tuple[int, set[str], str]:
+    """The exit code of ``datashare ARGV`` in a fresh interpreter, the top-level modules it
+    loaded, and what it printed."""
     out = subprocess.run(
         [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, check=True, timeout=300
     ).stdout
-    code, modules = json.loads(out.rsplit("PROBE ", 1)[1])
-    return code, set(modules)
+    printed, probe = out.rsplit("PROBE ", 1)
+    code, modules = json.loads(probe)
+    return code, set(modules), printed
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,26 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_validate_imports_neither_great_expectations_nor_scipy(extracts: dict[str, Path], fmt: str) -> None:
-    code, modules = loaded_after("validate", str(extracts[fmt]))
+    code, modules, printed = loaded_after("validate", str(extracts[fmt]))
     assert code == 0
-    assert "pandera" in modules  # the validation really ran
+    assert "attendance" in printed and "valid" in printed  # the validation really ran
     assert [m for m in UNWANTED_BY_VALIDATE if m in modules] == []
+    # A clean extract costs pandera nothing, its import included: it reports failing rows.
+    assert "pandera" not in modules and "pandas" not in modules
+
+
+def test_validate_loads_pandera_for_a_failing_cell(extracts: dict[str, Path], tmp_path: Path) -> None:
+    """pandera reports the rows of a table whose own pass counted a failing cell."""
+    import shutil
+
+    folder = tmp_path / "dirty"
+    shutil.copytree(extracts["csv"], folder)
+    lines = (folder / "grades.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    cells[7] = "nine"  # grade_points
+    lines[1] = ",".join(cells)
+    (folder / "grades.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, modules, printed = loaded_after("validate", str(folder))
+    assert code != 0
+    assert "pandera" in modules
+    assert "invalid_number" in printed

@@ -13,16 +13,18 @@ import functools
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandera.polars as pa
 import polars as pl
-from pandera.api.polars.types import PolarsData
 from ruamel.yaml import YAML
 
 from datashare._resources import schemas_dir
 from datashare.errors import ExtractError
 from datashare.schoolyear import PATTERN as SCHOOL_YEAR_PATTERN
+
+if TYPE_CHECKING:  # pandera is imported where a schema is compiled: a clean extract needs none
+    import pandera.polars as pa
+    from pandera.api.polars.types import PolarsData
 
 ColumnType = Literal["id", "text", "date", "bool", "integer", "number", "enum", "school_year"]
 
@@ -200,6 +202,8 @@ class CellRule:
         return col.is_null() | self.ok(col)
 
     def check(self) -> pa.Check:
+        import pandera.polars as pa  # noqa: PLC0415
+
         def check(data: PolarsData) -> pl.LazyFrame:
             return data.lazyframe.select(self.valid(data.key))
 
@@ -296,6 +300,8 @@ def pandera_schema(
     the key's uniqueness out: the validator checks keys group-wise instead, because pandera's
     row-wise uniqueness hashes every row (about 15 times slower on daily attendance).
     """
+    import pandera.polars as pa  # noqa: PLC0415
+
     columns = {}
     for spec in table.columns:
         dtype = source.get(spec.name)

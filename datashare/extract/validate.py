@@ -1,9 +1,11 @@
 """Validate the extract: every rule of every table and across tables, in one run.
 
-Per-table rules (types, enumerations, ranges, required cells, keys) are pandera schemas on
-the polars backend, with data-level validation switched on so that a ``LazyFrame`` is
-checked cell by cell and not only by its schema. Cross-table rules (:mod:`.cross`) are
-polars joins; attendance's are answered from the one grouped pass over it. Findings carry
+Per-table rules (types, enumerations, ranges, required cells) are defined once
+(:class:`~.schema.CellRule`) and counted in the validator's own pass over each table, with
+the text rules, the key and the cross-table id rules; pandera, on the polars backend with
+data-level validation, reports the failing rows of a table whose count is not zero.
+Cross-table rules (:mod:`.cross`) are polars joins; attendance's are answered from the one
+grouped pass over it. Findings carry
 row numbers and counts, never cell values, and no input ends in a traceback: whatever the
 files hold, the answer is a report (or an :class:`ExtractError` when the folder is missing).
 """
@@ -14,9 +16,9 @@ import atexit
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import pandera.polars as pa
+from typing import TYPE_CHECKING
+
 import polars as pl
-from pandera.config import ValidationDepth, config_context
 
 from datashare._cleanup import WorkFolder
 from datashare.errors import ExtractError, ExtractInvalid
@@ -56,6 +58,9 @@ from datashare.extract.schema import (
     school_year_ok,
 )
 from datashare.schoolyear import SchoolYear
+
+if TYPE_CHECKING:  # pandera is imported only for a table with a failing cell (_pandera_findings)
+    import pandera.polars as pa
 
 _PANDERA_CODES = {"not_nullable": "missing_value"}
 """pandera's built-in check names as finding codes; every other check is named by its code."""
@@ -456,24 +461,33 @@ def _is_header_line(columns: list[str]) -> pl.Expr:
 
 
 def _repeated_header_check(columns: list[str]) -> pa.Check:
+    import pandera.polars as pa  # noqa: PLC0415
+
     def check(data: object) -> pl.LazyFrame:
         return data.lazyframe.select(~_is_header_line(columns).alias("ok"))  # type: ignore[attr-defined]
 
     return pa.Check(check, name="repeated_header")
 
 
-def _pandera_findings(read: _TableRead, data: bool = True) -> list[Finding]:
-    """Every per-table rule of one table, by pandera; with ``data`` off, only the schema-level
-    rules (the cells were counted clean elsewhere, and pandera would read every column once
-    per rule to find nothing)."""
+def _pandera_findings(read: _TableRead) -> list[Finding]:
+    """Every per-table rule of one table, by pandera, which reports the failing rows.
+
+    Called only for a table whose own pass counted a failing cell (or could not count):
+    pandera reads every column once per rule, and its schema-level checks cannot fail here
+    (the schema is compiled for the dtypes the file holds; a missing or mistyped column was
+    reported when the file was opened), so a clean table costs pandera nothing, its import
+    included.
+    """
+    import pandera.polars as pa  # noqa: PLC0415
+    from pandera.config import ValidationDepth, config_context  # noqa: PLC0415
+
     table, file = read.schema.name, read.file
     assert file is not None
     header = read.header_columns
     header_check = [_repeated_header_check(header)] if header else None
     schema = pandera_schema(read.schema, read.usable_source, header_check, with_key=False)
-    depth = ValidationDepth.SCHEMA_AND_DATA if data else ValidationDepth.SCHEMA_ONLY
     try:
-        with config_context(validation_depth=depth):
+        with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
             schema.validate(read.raw(), lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
@@ -808,7 +822,7 @@ def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear
         text, invalid = _text_findings(read)
     except (pl.exceptions.PolarsError, OSError):
         pass
-    findings = _pandera_findings(read, data=invalid != 0)
+    findings = _pandera_findings(read) if invalid != 0 else []
     if any(f.code == "unreadable_file" for f in findings):
         read.readable = False
         return findings

@@ -267,6 +267,12 @@ def _gates_of(group: _Group, prepared: Prepared, as_of: dt.date) -> None:
     group.candidates = _to_run(consent.filter(pl.col(AGREEMENT_INDEX).is_in(with_fields)), group.order)
 
 
+def code_table(student_ids: pl.Series, secret: bytes) -> pl.DataFrame:
+    """``student_id`` and its ledger code ``student`` (keyed BLAKE2b, see
+    :func:`~datashare.package.ledger.student_codes`), for every student of the extract."""
+    return pl.DataFrame({"student_id": student_ids, "student": student_codes(student_ids, ledger_key(secret))})
+
+
 def release_all(
     prepared: Prepared,
     agreements: Sequence[LoadedAgreement],
@@ -275,12 +281,15 @@ def release_all(
     *,
     history: History | None = None,
     extract_id: str = "current",
+    codes: pl.DataFrame | None = None,
 ) -> list[PartnerRelease]:
     """Every agreement's release, in the order given; those covering the same schools are
     computed together (see the module docstring), and every partner's figures and records
     are audited together with its earlier releases (``history``, from the ledger; see
     :mod:`~datashare.release.holdings`). The agreements must have passed
-    :func:`check_agreement`."""
+    :func:`check_agreement`. ``codes``: :func:`code_table` of the extract's students, when
+    the caller computed it already (it is a Python loop over every student, which a run
+    overlaps with :func:`prepare`'s queries)."""
     history = history or History()
     by_index = {index: loaded.agreement for index, loaded in enumerate(agreements)}
     grouped: dict[frozenset[str] | None, list[int]] = {}
@@ -294,9 +303,8 @@ def release_all(
         _gates_of(group, prepared, as_of)
 
     # Student codes and rosters for the ledger and the holdings audit.
-    codes_key = ledger_key(secret)
-    everyone = prepared.students.get_column("student_id")
-    codes = pl.DataFrame({"student_id": everyone, "student": student_codes(everyone, codes_key)})
+    if codes is None:
+        codes = code_table(prepared.students.get_column("student_id"), secret)
     rosters = {covered_id(g.schools): roster(g.covered.units.units, codes, covered_id(g.schools)) for g in groups}
     audit = Audit(history, extract_id, rosters)
     index_group = {index: group for group in groups for index in group.order}
