@@ -469,3 +469,25 @@ def test_school_year_cells_agree_with_the_school_year_parser() -> None:
 
     got = pl.DataFrame({"y": [*cells, None]}).select(school_year_ok(pl.col("y"))).to_series().to_list()
     assert got == [parses(c) for c in cells] + [False]
+
+
+def test_an_id_known_in_students_is_clean_only_when_the_students_ids_are(tmp_path: Path) -> None:
+    """Text rules of an id found in students are skipped only when every student id passed
+    them: a student id with a trailing space is reported in each table that holds it."""
+    students = list(ROWS["students"])
+    students[0] = students[0].replace("000123,", "000123 ,", 1)
+    contacts = [r.replace(",000123,", ",000123 ,") for r in ROWS["service_contacts"]]
+    report = validate(write_extract(tmp_path, {"students": students, "service_contacts": contacts}))
+    found = {(f.table, f.column, f.code) for f in report.findings}
+    assert ("students", "student_id", "id_whitespace") in found
+    assert ("service_contacts", "student_id", "id_whitespace") in found
+
+
+def test_an_unknown_id_still_gets_the_text_rules(tmp_path: Path) -> None:
+    """With clean student ids, only the ids not found among them are searched: one with a
+    leading space is both unknown and reported for its whitespace."""
+    contacts = list(ROWS["service_contacts"])
+    contacts[1] = "el-centro, 000123,2025-09-03,tutoring,30,"
+    report = validate(write_extract(tmp_path, {"service_contacts": contacts}))
+    found = {(f.column, f.code, f.rows) for f in report.findings if f.table == "service_contacts"}
+    assert found == {("student_id", "id_whitespace", (3,)), ("student_id", "unknown_student", (3,))}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -252,6 +252,9 @@ class Known:
 
     students: pl.DataFrame | None
     schools: pl.DataFrame | None
+    clean: frozenset[str] = frozenset()
+    """The id columns (``student_id``, ``school_id``) whose every value passed the text rules
+    in its own table: an id found there passes them too."""
 
 
 def known_ids(read: Any, column: str) -> pl.DataFrame:
@@ -268,6 +271,9 @@ class RowRules:
 
     joins: tuple[tuple[pl.DataFrame, str], ...]
     flags: tuple[Flag, ...]
+    vouched: Mapping[str, str] = field(default_factory=dict)
+    """Id column -> the marker of its join, for ids whose known values are all clean text
+    (:attr:`Known.clean`): a row's id needs the text rules only when the marker is null."""
 
     def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         for frame, on in self.joins:
@@ -279,14 +285,19 @@ def row_rules(name: str, read: Any, known: Known, year: SchoolYear | None) -> Ro
     """The id rules (unknown student, unknown school) and the table's own date and year rules."""
     joins: list[tuple[pl.DataFrame, str]] = []
     flags: list[Flag] = []
+    vouched: dict[str, str] = {}
     columns = read.schema.names
     if known.students is not None and "student_id" in columns and read.usable("student_id"):
         joins.append((known.students, "student_id"))
         flags.append(Flag("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null(), "student_id not found in students"))
+        if "student_id" in known.clean:
+            vouched["student_id"] = "__known_student"
     if known.schools is not None and "school_id" in columns and read.usable("school_id"):
         joins.append((known.schools, "school_id"))
         flags.append(Flag("unknown_school", "school_id", pl.col("__known_school").is_null() & pl.col("school_id").is_not_null(), "school_id not found in schools"))
-    return RowRules(tuple(joins), (*flags, *_table_rules(name, read, year)))
+        if "school_id" in known.clean:
+            vouched["school_id"] = "__known_school"
+    return RowRules(tuple(joins), (*flags, *_table_rules(name, read, year)), vouched)
 
 
 def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Known) -> list[Finding]:

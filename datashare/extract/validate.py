@@ -103,6 +103,9 @@ class _TableRead:
         """Whether :attr:`rules` were checked, so that the cross-table stage skips them."""
         self.key_unique = False
         """Whether the table's own pass proved its key unique (hashes of complete keys all distinct)."""
+        self.clean_text: set[str] = set()
+        """The id and text columns whose every cell passed the text rules (a table without
+        a grouped pass), so that an id found in them needs no text rule elsewhere."""
         self._groups: pl.DataFrame | None = None
         try:
             self._open(folder)
@@ -594,7 +597,14 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     assert read.file is not None
     if not read.grouped:
         lf = read.typed(read.invalid_flag())
-        screens = {f"text {column}": screen.sum() for column, screen in _text_screens(read).items()}
+        vouched = rules.vouched if rules is not None else {}
+        screens = {
+            # An id found among the clean ids of students or schools is clean text itself:
+            # only the other rows are searched.
+            f"text {spec.name}": _text_screen(spec, pl.col(spec.name).filter(pl.col(vouched[spec.name]).is_null()))
+            .sum() if spec.name in vouched else _text_screen(spec).sum()
+            for spec in _text_specs(read)
+        }
         tallies = {"invalid": pl.col("__invalid").sum(), "rows": pl.len(), **screens, **_key_tallies(read)}
         cross = list(rules.flags) if rules is not None else []
         findings, tally = flag_pass(
@@ -603,6 +613,7 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
         read.crossed = rules is not None
         read.key_unique = "keys" in tally and tally["keys"] == tally["distinct_keys"]
         dirty = [f for f in flags if tally[f"text {f.column}"]]
+        read.clean_text = {s.name for s in _text_specs(read) if not tally[f"text {s.name}"]}
         findings += flag_pass(read.typed(), dirty, read.schema.name, read.file)[0]
         # A screen's hit may be an empty id, which only pandera reports.
         invalid = tally["invalid"] + sum(tally[name] for name in screens)
@@ -663,11 +674,12 @@ def _text_screens(read: _TableRead) -> dict[str, pl.Expr]:
     return {spec.name: _text_screen(spec) for spec in _text_specs(read)}
 
 
-def _text_screen(spec: ColumnSpec) -> pl.Expr:
-    """Whether a cell of an id or text column breaks one of its :func:`_text_flags`, or (an
-    id) is empty: the ``empty_id`` rule, left out of :meth:`_TableRead.invalid_flag`."""
+def _text_screen(spec: ColumnSpec, cells: pl.Expr | None = None) -> pl.Expr:
+    """Whether a cell of an id or text column (or of ``cells``, some of its cells) breaks
+    one of its :func:`_text_flags`, or (an id) is empty: the ``empty_id`` rule, left out of
+    :meth:`_TableRead.invalid_flag`."""
     pattern = _NOT_TEXT + (f"|{_ID_WHITESPACE}|{_EMPTY}" if spec.type == "id" else "")
-    return pl.col(spec.name).str.contains(pattern).fill_null(False)
+    return (pl.col(spec.name) if cells is None else cells).str.contains(pattern).fill_null(False)
 
 
 def _text_flags(spec: ColumnSpec) -> list[Flag]:
@@ -842,6 +854,7 @@ def _known_ids(reads: Mapping[str, _TableRead]) -> tuple[Known, list[Finding]]:
     """The ids every table's id rules look up (:func:`~.cross.known_ids`). An id column that
     cannot be read after all makes its table unreadable: the rules would otherwise be silent."""
     frames: dict[str, pl.DataFrame | None] = {}
+    clean: set[str] = set()
     findings = []
     for table, column in (("students", "student_id"), ("schools", "school_id")):
         read = reads[table]
@@ -852,7 +865,10 @@ def _known_ids(reads: Mapping[str, _TableRead]) -> tuple[Known, list[Finding]]:
             except (pl.exceptions.PolarsError, OSError) as exc:
                 read.readable = False
                 findings.append(_unreadable(table, read.file, exc))
-    return Known(frames["students"], frames["schools"]), findings
+                continue
+            if column in read.clean_text:
+                clean.add(column)
+    return Known(frames["students"], frames["schools"], frozenset(clean)), findings
 
 
 def _enrolled_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.DataFrame | None:
