@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -94,10 +95,12 @@ def measure(command: list[str], cwd: Path | None = None) -> Sample:
                 "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,file=open(%r,'w'));sys.exit(r)" % stats.name
             )
             full = [PYTHON, "-c", wrapper, *command]
+        import psutil  # noqa: PLC0415 - only while measuring; before the child starts
+
         started = time.perf_counter()
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             child = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
-            tree_kb = _tree_peak_kb(child)
+            tree_kb = _tree_peak_kb(child, psutil)
             wall = time.perf_counter() - started
             out.seek(0)
             err.seek(0)
@@ -117,17 +120,16 @@ def measure(command: list[str], cwd: Path | None = None) -> Sample:
     return Sample(wall=wall, rss_kb=max(rss, tree_kb), stdout=stdout)
 
 
-def _tree_peak_kb(child: subprocess.Popen[str], every: float = 0.1) -> int:
+def _tree_peak_kb(child: subprocess.Popen[str], psutil: Any, every: float = 0.1) -> int:
     """Wait for ``child``; the peak of the summed resident memory of it and every process
-    below it, sampled every ``every`` seconds (psutil)."""
-    import psutil  # noqa: PLC0415 - only while measuring
-
+    below it, sampled every ``every`` seconds. The wait returns the moment the child ends,
+    so the sampling adds nothing to the wall time."""
     peak = 0
     try:
         root = psutil.Process(child.pid)
     except psutil.NoSuchProcess:
         root = None
-    while child.poll() is None:
+    while True:
         total = 0
         if root is not None:
             try:
@@ -139,8 +141,11 @@ def _tree_peak_kb(child: subprocess.Popen[str], every: float = 0.1) -> int:
             except psutil.NoSuchProcess:
                 pass
         peak = max(peak, total)
-        time.sleep(every)
-    return peak // 1024
+        try:
+            child.wait(timeout=every)
+        except subprocess.TimeoutExpired:
+            continue
+        return peak // 1024
 
 
 def stage_times(stdout: str) -> dict[str, float]:

@@ -129,7 +129,7 @@ def test_attendance_outside_several_enrollments_is_found(tmp_path_factory, enrol
 def test_several_enrollments_inside_are_cleared_without_reading_attendance_again(tmp_path, monkeypatch) -> None:
     """A student who left and came back to a school, attending only while enrolled: the grouped
     pass clears the group, so the cross-table stage reads no attendance row again."""
-    from extract_fixtures import write_extract  # the fixture's 000124 has two enrollments at 0202
+    from extract_fixtures import ROWS, write_extract  # the fixture's 000124 has two enrollments at 0202
 
     cross = importlib.import_module("datashare.extract.cross")
 
@@ -138,3 +138,7 @@ def test_several_enrollments_inside_are_cleared_without_reading_attendance_again
 
     monkeypatch.setattr(cross, "enrollment_intervals", must_not_run)
     assert validate(write_extract(tmp_path)).valid
+    # An earlier enrollment with no day in the school year (it ended in May) leaves the
+    # masks of everyone else in force.
+    enrollments = [*ROWS["enrollments"], "000125,0101,2025-2026,2025-05-01,2025-05-20,05"]
+    assert validate(write_extract(tmp_path / "may", {"enrollments": enrollments})).valid

@@ -491,3 +491,21 @@ def test_an_unknown_id_still_gets_the_text_rules(tmp_path: Path) -> None:
     report = validate(write_extract(tmp_path, {"service_contacts": contacts}))
     found = {(f.column, f.code, f.rows) for f in report.findings if f.table == "service_contacts"}
     assert found == {("student_id", "id_whitespace", (3,)), ("student_id", "unknown_student", (3,))}
+
+
+def test_text_rule_hits_alone_do_not_run_pandera(tmp_path: Path, monkeypatch) -> None:
+    """The one-regex screen also counts empty ids, which pandera reports; a hit that is only
+    whitespace or a bad byte is reported by the text rules, and pandera is not run for it."""
+    validator = importlib.import_module("datashare.extract.validate")
+
+    def must_not_run(read):
+        raise AssertionError(f"pandera ran for {read.schema.name}")
+
+    monkeypatch.setattr(validator, "_pandera_findings", must_not_run)
+    contacts = list(ROWS["service_contacts"])
+    contacts[1] = "el-centro ,000123,2025-09-03,tutoring,30,"
+    attendance = [r.replace("000125,0101,", "000125,0101 ,", 1) for r in ROWS["attendance"]]
+    report = validate(write_extract(tmp_path, {"service_contacts": contacts, "attendance": attendance}))
+    codes = {(f.table, f.column, f.code) for f in report.findings}
+    assert ("service_contacts", "partner_id", "id_whitespace") in codes
+    assert ("attendance", "school_id", "id_whitespace") in codes

@@ -22,7 +22,7 @@ from datashare.errors import OutputCheckFailed, PackageError, PackageExists
 from datashare.package.audit import verify_audit
 from datashare.package.check import check_release, check_releases
 from datashare.package.publish import publish
-from datashare.package.sign import generate_signing_keys
+from datashare.package.sign import generate_signing_keys, load_private_key
 from datashare.package.verify import verify
 
 publish_module = importlib.import_module("datashare.package.publish")
@@ -304,3 +304,14 @@ def test_a_package_failing_in_a_worker_process_fails_the_run_with_its_own_error(
     assert sorted(p.name for p in (out / "partners").iterdir()) == ["old"]
     assert not list(out.glob(".staging-*"))
     assert verify_audit(out / "district" / "audit.jsonl").entries == 1
+
+
+def test_a_worker_refuses_a_signing_key_changed_during_the_run(tmp_path: Path) -> None:
+    """A worker reads the signing key from its file; if it is no longer the key the run
+    checked (its public half differs), the worker refuses to start."""
+    generate_signing_keys(tmp_path / "a.pem", tmp_path / "a.pub")
+    generate_signing_keys(tmp_path / "b.pem", tmp_path / "b.pub")
+    checked = publish_module._public_bytes(load_private_key(tmp_path / "a.pem"))
+    publish_module._worker_key(tmp_path / "a.pem", checked)
+    with pytest.raises(PackageError, match="the signing key file changed during the run"):
+        publish_module._worker_key(tmp_path / "b.pem", checked)

@@ -141,6 +141,7 @@ def enrolled_masks(enrollments: Any, year: SchoolYear) -> pl.DataFrame | None:
         .join(several.lazy(), on=keys, how="semi")
         .filter(pl.col("entry_date").is_not_null())
         .select(*keys, __first=first, __last=last)
+        .filter(pl.col("__first") <= pl.col("__last"))  # an enrollment with no day in the year
         .with_columns(__chunk=pl.int_ranges(pl.col("__first") // 64, pl.col("__last") // 64 + 1))
         .explode("__chunk")
         .drop_nulls("__chunk")

@@ -295,7 +295,11 @@ class _TableRead:
         only) are the allowed days: a group with a day outside them gets ``__off``. ``splits``
         cut the pass into ranges of the first leading column (:func:`_student_splits`). The rows
         failing a per-table rule (``__invalid``) or a text rule (``__text``) are counted too,
-        so that pandera and the text query need not read a clean table again.
+        and those breaking each of the table's cross-table ``rules`` (``__cross<i>``, the rows
+        joined to the ids of students and schools), so that pandera, the text rules and the
+        cross-table stage need not read a clean table again. ``enrolled`` (attendance only)
+        masks the days of students with several enrollments at a school (``__several``,
+        ``__stray``: see :func:`~.cross.enrolled_masks`).
         """
         if self._groups is None:
             *lead, last = self.schema.key
@@ -410,6 +414,9 @@ def _distinct_days(
     ``masks`` (``__word``, ``__allowed`` and optionally ``school_id``) give the allowed days;
     a group with a day outside them gets ``__off`` true: the calendar form's
     ``outside_calendar`` and the daily form's weekend days, found in this same pass.
+    ``enrolled`` (the lead columns, ``__word``, ``__enrolled``) gives the enrolled days of the
+    groups with several enrollments: such a group gets ``__several`` true, and ``__stray``
+    true when it has a day outside them.
     """
     words = lf.with_columns(day_bits(day))
     names = [r.meta.output_name() for r in riders]
@@ -550,19 +557,19 @@ def _message(code: str, schema: TableSchema, column: str | None, file: TableFile
 
 
 def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
-    """Duplicate keys, found group-wise: rows per leading key columns against distinct last column.
+    """The rows of repeated keys.
 
-    Only groups that hold a duplicate are scanned again for their row numbers, so a valid
-    table costs one grouped pass.
+    A table's own pass has proved most keys unique already: a grouped table's by rows
+    against distinct last key column per group (only the groups with a repeat are read
+    again here), another's by the distinct hashes of its keys (``read.key_unique``; when
+    they fall short, a repeat or a collision, the rows are compared exactly here).
     """
     key = list(read.schema.key)
     file = read.file
     assert file is not None
-    if not key or not read.usable(*key):
+    if not key or not read.usable(*key) or read.key_unique:
         return []
-    *lead, last = key
-    if read.key_unique:
-        return []
+    lead = read.lead
     if lead:
         bad = read.group_stats().filter(pl.col("__n") > pl.col("__u")).select(lead)
         if bad.is_empty():
@@ -582,15 +589,17 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
 
 
 def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
-    """Ids with surrounding whitespace, and NUL bytes or bytes that are not UTF-8 in text;
+    """The table's own pass and what it finds: ids with surrounding whitespace, NUL bytes
+    or bytes that are not UTF-8 in text, the cross-table rules of :attr:`_TableRead.rules`;
     and the number of rows pandera would report (see :func:`_invalid_rows`).
 
     CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding at their
     line, not an unreadable file. The leading key columns of a big table (attendance's
     student_id and school_id) are checked on the distinct groups of the grouped pass, the
     other columns of a grouped table are counted in that pass, and the rows are read again
-    only for a rule with a hit. A table without a grouped pass is read once here, and its
-    rows are checked against the per-table rules in the same query.
+    only for a rule with a hit. A table without a grouped pass is read once here: its cell
+    rules, text screens, cross-table rules and key hashes in one query. Sets ``read.crossed``,
+    and for a table without a grouped pass ``read.key_unique`` and ``read.clean_text``.
     """
     flags = _table_text_flags(read)
     rules = read.rules
@@ -598,13 +607,7 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     if not read.grouped:
         lf = read.typed(read.invalid_flag())
         vouched = rules.vouched if rules is not None else {}
-        screens = {
-            # An id found among the clean ids of students or schools is clean text itself:
-            # only the other rows are searched.
-            f"text {spec.name}": _text_screen(spec, pl.col(spec.name).filter(pl.col(vouched[spec.name]).is_null()))
-            .sum() if spec.name in vouched else _text_screen(spec).sum()
-            for spec in _text_specs(read)
-        }
+        screens = {f"text {column}": screen.sum() for column, screen in _text_screens(read, vouched).items()}
         tallies = {"invalid": pl.col("__invalid").sum(), "rows": pl.len(), **screens, **_key_tallies(read)}
         cross = list(rules.flags) if rules is not None else []
         findings, tally = flag_pass(
@@ -612,31 +615,43 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
         )
         read.crossed = rules is not None
         read.key_unique = "keys" in tally and tally["keys"] == tally["distinct_keys"]
-        dirty = [f for f in flags if tally[f"text {f.column}"]]
-        read.clean_text = {s.name for s in _text_specs(read) if not tally[f"text {s.name}"]}
-        findings += flag_pass(read.typed(), dirty, read.schema.name, read.file)[0]
-        # A screen's hit may be an empty id, which only pandera reports.
-        invalid = tally["invalid"] + sum(tally[name] for name in screens)
-        return findings, _invalid_rows(read, invalid, tally["rows"])
+        hit = [s.name for s in _text_specs(read) if tally[f"text {s.name}"]]
+        read.clean_text = {s.name for s in _text_specs(read)} - set(hit)
+        dirty, empty = _told_apart(read, flags, hit)
+        findings += dirty
+        return findings, _invalid_rows(read, tally["invalid"] + empty, tally["rows"])
     lead = read.lead
     on_groups = [f for f in flags if f.column in lead]
     groups = read.group_stats()
     if on_groups and not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
         flags = [f for f in flags if f.column not in lead]
-    if not groups["__text"].sum():
-        flags = [f for f in flags if f.column in lead]
+    on_rows = [s.name for s in _text_specs(read) if s.name not in lead] if groups["__text"].sum() else []
+    flags = [f for f in flags if f.column in lead]
     # The cross-table rules were counted in the grouped pass: rows are read for those with a hit.
     cross = [f for i, f in enumerate(rules.flags) if groups[f"__cross{i}"].sum()] if rules is not None else []
     lf = rules.apply(read.typed()) if rules is not None and cross else read.typed()
     findings, _ = flag_pass(lf, [*flags, *cross], read.schema.name, read.file)
     read.crossed = rules is not None
-    # A screen's hit (``__text``) may be an empty id, which only pandera reports.
+    dirty, empty = _told_apart(read, _table_text_flags(read), on_rows)
+    findings += dirty
     invalid = (
-        groups["__invalid"].sum()
-        + groups["__text"].sum()
-        + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
+        groups["__invalid"].sum() + empty + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
     )
     return findings, _invalid_rows(read, invalid, groups["__n"].sum())
+
+
+def _told_apart(read: _TableRead, flags: Sequence[Flag], columns: Sequence[str]) -> tuple[list[Finding], int]:
+    """The text findings of ``columns`` (those whose screen had a hit), each rule on its own,
+    and their empty ids: the screen counts an empty id too, which is a cell rule that only
+    pandera reports (so pandera runs for an empty id, not for whitespace or bad bytes)."""
+    if not columns:
+        return [], 0
+    assert read.file is not None
+    ids = [s.name for s in _text_specs(read) if s.type == "id" and s.name in columns]
+    tallies = {f"empty {c}": pl.col(c).str.contains(_EMPTY).fill_null(False).sum() for c in ids}
+    chosen = [f for f in flags if f.column in columns]
+    findings, tally = flag_pass(read.typed(), chosen, read.schema.name, read.file, tallies)
+    return findings, int(sum(tally.values()))
 
 
 def _key_tallies(read: _TableRead) -> dict[str, pl.Expr]:
@@ -667,11 +682,21 @@ _ID_WHITESPACE = r"^\s+\S|\S\s+$"
 _EMPTY = r"^\s*$"
 
 
-def _text_screens(read: _TableRead) -> dict[str, pl.Expr]:
+def _text_screens(read: _TableRead, vouched: Mapping[str, str] | None = None) -> dict[str, pl.Expr]:
     """Per id or text column the file holds as text: whether a cell breaks any of its text
     rules, as one regex. The rules are told apart (:func:`_text_flags`) only in a column
-    with a hit: on a clean table each cell is searched once, not once per rule."""
-    return {spec.name: _text_screen(spec) for spec in _text_specs(read)}
+    with a hit: on a clean table each cell is searched once, not once per rule.
+
+    ``vouched`` (:attr:`~.cross.RowRules.vouched`): id column -> the marker of its join with
+    the clean ids of students or schools; an id found there is clean text itself, so only
+    the other cells are searched (the screen is then a filtered column: aggregate it)."""
+    vouched = vouched or {}
+    return {
+        spec.name: _text_screen(spec, pl.col(spec.name).filter(pl.col(vouched[spec.name]).is_null()))
+        if spec.name in vouched
+        else _text_screen(spec)
+        for spec in _text_specs(read)
+    }
 
 
 def _text_screen(spec: ColumnSpec, cells: pl.Expr | None = None) -> pl.Expr:
@@ -790,9 +815,7 @@ def _validate(
             reads[name].rules = row_rules(name, reads[name], known, year)
         findings += _table_findings(reads, name, year)
     findings += _empty_findings(reads)
-    if known is None:  # pragma: no cover - ROW_RULE_TABLES is never empty
-        known, unreadable = _known_ids(reads)
-        findings += unreadable
+    assert known is not None  # ROW_RULE_TABLES is never empty
     findings += cross_findings(reads, year, known)
     tables = tuple(
         TableInfo(

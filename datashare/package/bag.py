@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import bagit
@@ -53,7 +53,6 @@ class PackageInfo:
     agreement_id: str
     files: tuple[FileEntry, ...]
     release: Mapping[str, object]
-    input_files: Mapping[str, Path] = field(default_factory=dict)
 
     @property
     def manifest_sha256(self) -> str:
@@ -75,15 +74,11 @@ def dumps_json(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_package(
-    release: PartnerRelease, dest: Path, *, input_files: Mapping[str, Path] = {}
-) -> PackageInfo:
+def write_package(release: PartnerRelease, dest: Path) -> PackageInfo:
     """Write ``release`` as a bag at ``dest`` (a new or empty folder) and return what was written.
 
-    Packages may be written from several threads at once when each ``dest`` is absolute.
-
-    ``input_files`` (table name -> extract file) is kept on the result for the audit log; it
-    is never written into the package, which must not tell a partner about district files.
+    Packages may be written from several threads or processes at once when each ``dest`` is
+    absolute. Nothing about the district's input files is written: the audit log records them.
     """
     unknown = sorted(set(release.tables) - {"aggregate_comparison", *INDIVIDUAL_TABLES})
     if unknown:
@@ -171,7 +166,6 @@ def write_package(
         agreement_id=release.agreement_id,
         files=tuple(entries),
         release=record,
-        input_files=dict(input_files),
     )
 
 

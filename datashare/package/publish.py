@@ -46,7 +46,7 @@ import polars as pl
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from datashare._private import restrict_tree
-from datashare.errors import DatashareError, PackageExists, ReleaseError
+from datashare.errors import DatashareError, PackageError, PackageExists, ReleaseError
 from datashare.package.audit import AuditResult, append_entries, verify_audit
 from datashare.package.bag import (
     MANIFEST,
@@ -166,10 +166,11 @@ def publish(
             for r in releases
             if r.ledger is not None and r.roster is not None
         }
-        with _stager(len(releases), processes) as pool, ThreadPoolExecutor(max_workers=1) as ledger_pool:
+        stager = _stager(len(releases), processes, signing_key, private_key)
+        with stager as pool, ThreadPoolExecutor(max_workers=1) as ledger_pool:
             by_process = isinstance(pool, ProcessPoolExecutor)
             staged = [
-                pool.submit(_stage_in_worker, _for_worker(release), staging / str(index), signing_key)
+                pool.submit(_stage_in_worker, _for_worker(release), staging / str(index))
                 if by_process
                 else pool.submit(_stage, release, staging / str(index), private_key)
                 for index, release in enumerate(releases)
@@ -180,7 +181,7 @@ def publish(
             try:
                 check_releases(releases, raw_student_ids, root / "district" / "checks")
                 plans = [
-                    _plan(release, *_result(future, release), out)
+                    _plan(release, *_result(future), out)
                     for release, future in zip(releases, staged, strict=True)
                 ]
                 staged_ledger = ledger.result()
@@ -221,7 +222,9 @@ def publish(
     )
 
 
-def _stager(count: int, processes: bool) -> Executor:
+def _stager(
+    count: int, processes: bool, signing_key: Path | None = None, private_key: Ed25519PrivateKey | None = None
+) -> Executor:
     """Two worker processes, when the caller allows them, for :data:`PROCESS_STAGING_FROM`
     packages or more on a machine with two cores; else two threads (one on one core).
 
@@ -230,11 +233,39 @@ def _stager(count: int, processes: bool) -> Executor:
     ``if __name__ == "__main__":`` guard would run again in each. So processes are the
     command line's choice (``datashare run``), and a program's only when it asks
     (``release(..., processes=True)``): an existing script keeps working as it did.
+    Each worker reads the signing key from its file once (:func:`_worker_key`).
     """
     workers = min(STAGE_WORKERS, os.cpu_count() or 1)
     if processes and workers > 1 and count >= PROCESS_STAGING_FROM:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        public = _public_bytes(private_key) if private_key is not None else None
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_key,
+            initargs=(signing_key, public),
+        )
     return ThreadPoolExecutor(max_workers=workers)
+
+
+_WORKER_KEY: list[Ed25519PrivateKey] = []
+"""The signing key of a worker process (none when packages are not signed)."""
+
+
+def _public_bytes(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _worker_key(signing_key: Path | None, public: bytes | None) -> None:
+    """Read the signing key in a worker, once: the key is never copied between processes.
+    A key file changed since the run checked it is refused (its public half differs)."""
+    if signing_key is None:
+        return
+    key = load_private_key(signing_key)
+    if _public_bytes(key) != public:
+        raise PackageError(f"{signing_key}: the signing key file changed during the run; nothing was published")
+    _WORKER_KEY[:] = [key]
 
 
 def _for_worker(release: PartnerRelease) -> PartnerRelease:
@@ -243,13 +274,9 @@ def _for_worker(release: PartnerRelease) -> PartnerRelease:
     return dataclasses.replace(release, ledger=None, roster=None)
 
 
-def _stage_in_worker(
-    release: PartnerRelease, folder: Path, signing_key: Path | None
-) -> tuple[Path, Path | None]:
-    """:func:`_stage` in a worker process, which reads the signing key from its file: the
-    key is never copied between processes."""
-    private_key = load_private_key(signing_key) if signing_key is not None else None
-    return _stage(release, folder, private_key)
+def _stage_in_worker(release: PartnerRelease, folder: Path) -> tuple[Path, Path | None]:
+    """:func:`_stage` in a worker process, with the key its initializer read."""
+    return _stage(release, folder, _WORKER_KEY[0] if _WORKER_KEY else None)
 
 
 def _stage(
@@ -268,16 +295,17 @@ def _stage(
     return bag, encrypted
 
 
-def _result(future: Future[tuple[Path, Path | None]], release: PartnerRelease) -> tuple[Path, Path | None]:
+def _result(future: Future[tuple[Path, Path | None]]) -> tuple[Path, Path | None]:
     """The staged paths, or the stage's own exception (a worker process's comes back as
-    the same type with the same message); a worker that died names the agreement."""
+    the same type with the same message)."""
     try:
         return future.result()
-    except BrokenProcessPool:
+    except BrokenProcessPool as exc:
+        # Every package still pending fails alike: which one the dead worker held is unknown.
         raise ReleaseError(
-            f"agreement {release.agreement_id}: a process staging the packages ended abruptly (out "
-            "of memory, killed, or started by a program whose main module calls datashare without "
-            "an `if __name__ == \"__main__\":` guard); nothing was published"
+            f"a process staging the packages ended abruptly ({exc}); nothing was published. Out of "
+            "memory, killed, a signing key file changed during the run, or a program that calls "
+            "datashare.release(processes=True) without an `if __name__ == \"__main__\":` guard"
         ) from None
 
 
