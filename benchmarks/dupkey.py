@@ -8,7 +8,7 @@ duplicates the others find:
 - ``groupby3``: group by the three key columns, keep groups of two rows or more (the
   textbook check);
 - ``nunique``: per (student, school), rows against distinct dates (a hash set per group);
-- ``bitmap``: what ``datashare validate`` does today (``_distinct_days``): per (student,
+- ``bitmap``: what ``datashare validate`` does today (``grouped.distinct_days``): per (student,
   school) and 64-day word, OR one bit per day, then rows against set bits;
 - ``packed``: integer-encode the key once (the students and schools tables as
   dictionaries, dates as day numbers), pack it in one 64-bit integer, and compare its
@@ -63,9 +63,9 @@ def _encoded(extract: Path) -> pl.LazyFrame:
 
 def _bitmap(lf: pl.LazyFrame, lead: list[str], day: str) -> pl.LazyFrame:
     """Groups whose rows outnumber their distinct days, by datashare's own day bitmap."""
-    from datashare.extract.validate import _distinct_days  # noqa: PLC0415 - the code under measure
+    from datashare.extract.grouped import distinct_days  # noqa: PLC0415 - the code under measure
 
-    return _distinct_days(lf, lead, day, [], []).filter(pl.col("__n") != pl.col("__u")).select(pl.len())
+    return distinct_days(lf, lead, day, [], []).filter(pl.col("__n") != pl.col("__u")).select(pl.len())
 
 
 def query(extract: Path, method: str) -> pl.LazyFrame:

@@ -12,6 +12,7 @@ from extract_fixtures import HEADERS, ROWS, write_extract
 
 from datashare.errors import ExtractError, ExtractInvalid
 from datashare.extract import load_extract, validate
+from datashare.extract.read import TableFile
 
 
 def errors(report) -> list[tuple[str, str | None, str, tuple[int, ...]]]:
@@ -376,7 +377,7 @@ def test_bad_typed_parquet_cell_is_found_at_its_row(tmp_path, table, column, ind
 def test_text_rules_match_their_plain_definitions() -> None:
     """The id_whitespace and invalid_text regexes flag exactly what stripping and searching do."""
     from datashare.extract.schema import cell_rules, load_schemas
-    from datashare.extract.validate import _text_flags, _text_screen
+    from datashare.extract.text import text_flags, text_screen
 
     cells = ["7", " 7", "7 ", "\t7\n", "\u00a07", "7\u2003", " ", "", "\u3000", "a b", " a b ", "x\x00", "\ufffd", None]
     col = pl.col("school_id")
@@ -387,13 +388,13 @@ def test_text_rules_match_their_plain_definitions() -> None:
     }
     frame = pl.DataFrame({"school_id": cells})
     spec = load_schemas()["schools"].column("school_id")
-    for flag in _text_flags(spec):
+    for flag in text_flags(spec):
         expected = frame.select(plain[flag.code].fill_null(False)).to_series().to_list()
         assert frame.select(flag.expr.fill_null(False)).to_series().to_list() == expected, flag.code
     # The one-regex screen of a column is true exactly where one of its rules is, or the id is
     # empty (the empty_id rule, which the screen counts in place of the invalid-row flag).
     either = pl.any_horizontal([e.fill_null(False) for e in plain.values()] + [(stripped.str.len_chars() == 0).fill_null(False)])
-    assert frame.select(_text_screen(spec)).to_series().to_list() == frame.select(either).to_series().to_list()
+    assert frame.select(text_screen(spec)).to_series().to_list() == frame.select(either).to_series().to_list()
     # The empty_id rule finds non-whitespace without stripping; it agrees with stripping.
     [empty] = [r for r in cell_rules(spec, pl.String()) if r.code == "empty_id"]
     assert frame.select(empty.ok(col)).to_series().to_list() == frame.select(stripped.str.len_chars() > 0).to_series().to_list()
@@ -401,7 +402,7 @@ def test_text_rules_match_their_plain_definitions() -> None:
 
 def test_grouped_pass_in_student_ranges_finds_the_same(tmp_path: Path, monkeypatch) -> None:
     """A big table is grouped in ranges of student_id: every row, a null id too, is counted."""
-    validator = importlib.import_module("datashare.extract.validate")
+    grouped = importlib.import_module("datashare.extract.grouped")
 
     rows = [
         *ROWS["attendance"], ROWS["attendance"][1], ROWS["attendance"][4],  # two repeated keys
@@ -409,14 +410,14 @@ def test_grouped_pass_in_student_ranges_finds_the_same(tmp_path: Path, monkeypat
     ]
     folder = write_extract(tmp_path, {"attendance": rows})
     whole = validate(folder)
-    monkeypatch.setattr(validator, "PASS_ROWS", 3)
-    monkeypatch.setattr(validator, "_clustered", lambda read: False)
+    monkeypatch.setattr(grouped, "PASS_ROWS", 3)
+    monkeypatch.setattr(grouped, "clustered", lambda read: False)
     split = validate(folder)
     assert split.findings == whole.findings
     codes = {(f.code, f.rows) for f in split.errors if f.table == "attendance"}
     assert {("duplicate_key", (3, 6, 8, 9)), ("missing_value", (10,)), ("invalid_value", (12,))} <= codes
     ids = pl.DataFrame({"student_id": ["000123", None, "000124", "000125", "000126", "0001240"]})
-    ranges = validator._key_ranges(pl.col("student_id"), ["000124", "000125"])
+    ranges = grouped.key_ranges(pl.col("student_id"), ["000124", "000125"])
     assert sorted(ids.filter(r).height for r in ranges) == [2, 2, 2]
     assert pl.concat([ids.filter(r) for r in ranges]).sort("student_id").equals(ids.sort("student_id"))
 
@@ -439,7 +440,7 @@ def test_text_rule_of_a_grouped_table_is_found_at_its_line(tmp_path, table, inde
 def test_a_file_sorted_by_student_is_grouped_in_one_pass(tmp_path: Path) -> None:
     """Row groups holding disjoint ranges of students (by their footer statistics) need no
     ranges: the group-by ends each group as it reads it."""
-    validator = importlib.import_module("datashare.extract.validate")
+    grouped = importlib.import_module("datashare.extract.grouped")
     frame = pl.DataFrame({"student_id": [f"{i:04d}" for i in range(400)], "school_id": ["1"] * 400})
     frame.write_parquet(tmp_path / "sorted.parquet", row_group_size=50)
     frame.sample(fraction=1.0, shuffle=True, seed=1).write_parquet(tmp_path / "shuffled.parquet", row_group_size=50)
@@ -448,8 +449,8 @@ def test_a_file_sorted_by_student_is_grouped_in_one_pass(tmp_path: Path) -> None
         staged = None
 
     for name, clustered in (("sorted", True), ("shuffled", False)):
-        Read.file = validator.TableFile("attendance", tmp_path / f"{name}.parquet", "parquet")
-        assert validator._clustered(Read()) is clustered
+        Read.file = TableFile("attendance", tmp_path / f"{name}.parquet", "parquet")
+        assert grouped.clustered(Read()) is clustered
 
 
 def test_school_year_cells_agree_with_the_school_year_parser() -> None:

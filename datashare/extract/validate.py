@@ -30,12 +30,12 @@ from datashare.extract.cross import (
     calendar_masks,
     cross_findings,
     enrolled_masks,
-    day_bits,
     flag_pass,
     known_ids,
     row_rules,
     weekday_masks,
 )
+from datashare.extract.grouped import distinct_days, key_ranges, student_splits
 from datashare.extract.read import ROW, Extract, TableFile, header_names, locate, scan_raw, typed
 from datashare.extract.report import (
     MAX_EXAMPLE_ROWS,
@@ -49,7 +49,6 @@ from datashare.extract.schema import (
     ALL_TABLES,
     OPTIONAL_TABLES,
     TABLES,
-    ColumnSpec,
     TableSchema,
     accepted_source_dtypes,
     invalid_row,
@@ -57,6 +56,7 @@ from datashare.extract.schema import (
     pandera_schema,
     school_year_ok,
 )
+from datashare.extract.text import EMPTY, table_text_flags, text_screens, text_specs
 from datashare.schoolyear import SchoolYear
 
 if TYPE_CHECKING:  # pandera is imported only for a table with a failing cell (_pandera_findings)
@@ -280,9 +280,9 @@ class _TableRead:
     def invalid_flag(self) -> pl.Expr:
         """Per row, ``__invalid``: a cell fails a per-table rule (:func:`invalid_row`). The
         leading key columns are left to the groups (:func:`_text_findings`), and an empty id
-        to the text screens (:func:`_text_screens`), which count it too."""
+        to the text screens (:func:`~.text.text_screens`), which count it too."""
         rest = [c for c in self.schema.names if c not in self.lead]
-        screened = [s.name for s in _text_specs(self) if s.type == "id"]
+        screened = [s.name for s in text_specs(self) if s.type == "id"]
         return invalid_row(self.schema, self.usable_source, rest, screened).alias("__invalid")
 
     def group_stats(self) -> pl.DataFrame:
@@ -293,7 +293,7 @@ class _TableRead:
         for in the same pass (the release's per-student attendance summary), so that a big
         table is scanned once for validation and derivation together. ``masks`` (attendance
         only) are the allowed days: a group with a day outside them gets ``__off``. ``splits``
-        cut the pass into ranges of the first leading column (:func:`_student_splits`). The rows
+        cut the pass into ranges of the first leading column (:func:`~.grouped.student_splits`). The rows
         failing a per-table rule (``__invalid``) or a text rule (``__text``) are counted too,
         and those breaking each of the table's cross-table ``rules`` (``__cross<i>``, the rows
         joined to the ids of students and schools), so that pandera, the text rules and the
@@ -309,16 +309,16 @@ class _TableRead:
                 *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
             ]
             rows = self.typed(self.invalid_flag())
-            text = [screen for column, screen in _text_screens(self).items() if column not in lead]
+            text = [screen for column, screen in text_screens(self).items() if column not in lead]
             text_rows = pl.any_horizontal(text).sum() if text else pl.lit(0)
             riders = (*self.riders, pl.col("__invalid").sum(), text_rows.alias("__text"))
             if self.rules is not None:
                 rows = self.rules.apply(rows)
                 riders += tuple(f.expr.fill_null(False).sum().alias(f"__cross{i}") for i, f in enumerate(self.rules.flags))
             parts = []
-            for part in _key_ranges(pl.col(lead[0]), self.splits):
+            for part in key_ranges(pl.col(lead[0]), self.splits):
                 if self.schema.column(last).type == "date":
-                    groups = _distinct_days(rows.filter(part), lead, last, bounds, riders, self.masks, self.enrolled)
+                    groups = distinct_days(rows.filter(part), lead, last, bounds, riders, self.masks, self.enrolled)
                 else:
                     groups = rows.filter(part).group_by(lead).agg(
                         pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *riders
@@ -328,125 +328,8 @@ class _TableRead:
         return self._groups
 
 
-PASS_ROWS = 50_000_000
-"""Rows per grouped pass over a table not clustered by student. A hash group-by of shuffled
-rows holds nearly all of them until it ends (10 GB for a million students' daily
-attendance), so such a table is grouped in ranges of student_id, one pass each: each pass
-reads the file again but holds only its range. A file whose row groups hold disjoint ranges
-of students (sorted) is grouped in one pass: its groups end as they are read."""
-
-
-def _student_splits(reads: Mapping[str, _TableRead], read: _TableRead) -> list[str]:
-    """The student_ids cutting ``read``'s grouped pass into ranges of about equal size (none
-    for a table under :data:`PASS_ROWS` rows, clustered by student, or not grouped by
-    student first)."""
-    students = reads["students"]
-    parts = (read.rows or 0) // PASS_ROWS + 1
-    if parts < 2 or read.lead[:1] != ["student_id"] or not students.usable("student_id") or _clustered(read):
-        return []
-    ids = students.typed().select(pl.col("student_id").drop_nulls().unique().sort()).collect()["student_id"]
-    return sorted({ids[len(ids) * i // parts] for i in range(1, parts)}) if len(ids) else []
-
-
-def _clustered(read: _TableRead) -> bool:
-    """Whether the table's Parquet file (or staged copy) has row groups holding disjoint
-    ranges of student_id, by the statistics in its footer (no data is read)."""
-    import pyarrow.parquet as pq  # noqa: PLC0415 - only for a big table; keeps startup light
-
-    assert read.file is not None
-    path = read.staged or (read.file.path if read.file.format == "parquet" else None)
-    if path is None:
-        return False
-    try:
-        meta = pq.ParquetFile(path).metadata
-        column = meta.schema.names.index("student_id")
-    except (OSError, ValueError):  # the grouped pass reports what is wrong with the file
-        return False
-    ranges = []
-    for group in range(meta.num_row_groups):
-        stats = meta.row_group(group).column(column).statistics
-        if stats is None or not stats.has_min_max:
-            return False
-        ranges.append((stats.min, stats.max))
-    ranges.sort()
-    return all(before[1] <= after[0] for before, after in zip(ranges, ranges[1:]))
-
-
-def _key_ranges(col: pl.Expr, splits: Sequence[str]) -> list[pl.Expr]:
-    """Filters cutting ``col`` at ``splits`` (sorted): every row, a null too, is in exactly one."""
-    if not splits:
-        return [pl.lit(True)]
-    edges = [None, *splits, None]
-    ranges = []
-    for lo, hi in zip(edges, edges[1:]):
-        if lo is None:
-            ranges.append((col < hi) | col.is_null())
-        elif hi is None:
-            ranges.append(col >= lo)
-        else:
-            ranges.append((col >= lo) & (col < hi))
-    return ranges
-
-
 def _dtype_name(dtype: pl.DataType) -> str:
     return type(dtype).__name__ if not isinstance(dtype, type) else dtype.__name__
-
-
-def _distinct_days(
-    lf: pl.LazyFrame,
-    lead: list[str],
-    day: str,
-    bounds: list[pl.Expr],
-    riders: Sequence[pl.Expr],
-    masks: pl.LazyFrame | None = None,
-    enrolled: pl.DataFrame | None = None,
-) -> pl.LazyFrame:
-    """Rows and distinct days per group, without a hash set per group.
-
-    Counting distinct dates with ``n_unique`` keeps a set per (student, school): about
-    10 GB for a million students' daily attendance. Instead each day sets one bit of a
-    512-bit mask (days since 1970 modulo 512: the days of one school year never share a
-    bit), grouped first by the mask's 64-bit word and then by the group. A repeated day
-    always leaves fewer bits than rows, so no duplicate is missed; days outside the year
-    may share a bit and make a group a suspect, which the exact check then clears. Riders
-    must be sums or counts, since they are added up across a group's words.
-
-    ``masks`` (``__word``, ``__allowed`` and optionally ``school_id``) give the allowed days;
-    a group with a day outside them gets ``__off`` true: the calendar form's
-    ``outside_calendar`` and the daily form's weekend days, found in this same pass.
-    ``enrolled`` (the lead columns, ``__word``, ``__enrolled``) gives the enrolled days of the
-    groups with several enrollments: such a group gets ``__several`` true, and ``__stray``
-    true when it has a day outside them.
-    """
-    words = lf.with_columns(day_bits(day))
-    names = [r.meta.output_name() for r in riders]
-    per_word = words.group_by(*lead, "__word").agg(
-        pl.len().alias("__n"),
-        pl.col("__bit").bitwise_or().alias("__bits"),
-        *bounds,
-        *riders,
-    )
-    off: list[pl.Expr] = []
-    if masks is not None:
-        on = [c for c in masks.collect_schema().names() if c != "__allowed"]
-        per_word = per_word.join(masks, on=on, how="left").with_columns(
-            __off=(pl.col("__bits") & ~pl.col("__allowed").fill_null(0)) != 0
-        )
-        off = [pl.col("__off").any()]
-    if enrolled is not None:
-        per_word = per_word.join(enrolled.lazy(), on=[*lead, "__word"], how="left").with_columns(
-            __several=pl.col("__enrolled").is_not_null(),
-            __stray=(pl.col("__bits") & ~pl.col("__enrolled").fill_null(0)) != 0,
-        )
-        off += [pl.col("__several").any(), pl.col("__stray").any()]
-    return per_word.group_by(lead).agg(
-        pl.col("__n").sum(),
-        pl.col("__bits").bitwise_count_ones().sum().cast(pl.UInt32).alias("__u"),
-        *[pl.col(b.meta.output_name()).min() for b in bounds if b.meta.output_name().startswith("__first_")],
-        *[pl.col(b.meta.output_name()).max() for b in bounds if b.meta.output_name().startswith("__last_")],
-        *[pl.col(name).sum() for name in names],
-        *off,
-    )
 
 
 def _unreadable(table: str, file: TableFile | None, exc: BaseException | None) -> Finding:
@@ -601,13 +484,13 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     rules, text screens, cross-table rules and key hashes in one query. Sets ``read.crossed``,
     and for a table without a grouped pass ``read.key_unique`` and ``read.clean_text``.
     """
-    flags = _table_text_flags(read)
+    flags = table_text_flags(read)
     rules = read.rules
     assert read.file is not None
     if not read.grouped:
         lf = read.typed(read.invalid_flag())
         vouched = rules.vouched if rules is not None else {}
-        screens = {f"text {column}": screen.sum() for column, screen in _text_screens(read, vouched).items()}
+        screens = {f"text {column}": screen.sum() for column, screen in text_screens(read, vouched).items()}
         tallies = {"invalid": pl.col("__invalid").sum(), "rows": pl.len(), **screens, **_key_tallies(read)}
         cross = list(rules.flags) if rules is not None else []
         findings, tally = flag_pass(
@@ -615,8 +498,8 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
         )
         read.crossed = rules is not None
         read.key_unique = "keys" in tally and tally["keys"] == tally["distinct_keys"]
-        hit = [s.name for s in _text_specs(read) if tally[f"text {s.name}"]]
-        read.clean_text = {s.name for s in _text_specs(read)} - set(hit)
+        hit = [s.name for s in text_specs(read) if tally[f"text {s.name}"]]
+        read.clean_text = {s.name for s in text_specs(read)} - set(hit)
         dirty, empty = _told_apart(read, flags, hit)
         findings += dirty
         return findings, _invalid_rows(read, tally["invalid"] + empty, tally["rows"])
@@ -625,14 +508,14 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     groups = read.group_stats()
     if on_groups and not groups.select(pl.any_horizontal([f.expr.fill_null(False) for f in on_groups]).any()).item():
         flags = [f for f in flags if f.column not in lead]
-    on_rows = [s.name for s in _text_specs(read) if s.name not in lead] if groups["__text"].sum() else []
+    on_rows = [s.name for s in text_specs(read) if s.name not in lead] if groups["__text"].sum() else []
     flags = [f for f in flags if f.column in lead]
     # The cross-table rules were counted in the grouped pass: rows are read for those with a hit.
     cross = [f for i, f in enumerate(rules.flags) if groups[f"__cross{i}"].sum()] if rules is not None else []
     lf = rules.apply(read.typed()) if rules is not None and cross else read.typed()
     findings, _ = flag_pass(lf, [*flags, *cross], read.schema.name, read.file)
     read.crossed = rules is not None
-    dirty, empty = _told_apart(read, _table_text_flags(read), on_rows)
+    dirty, empty = _told_apart(read, table_text_flags(read), on_rows)
     findings += dirty
     invalid = (
         groups["__invalid"].sum() + empty + groups.select(invalid_row(read.schema, read.usable_source, lead).sum()).item()
@@ -647,8 +530,8 @@ def _told_apart(read: _TableRead, flags: Sequence[Flag], columns: Sequence[str])
     if not columns:
         return [], 0
     assert read.file is not None
-    ids = [s.name for s in _text_specs(read) if s.type == "id" and s.name in columns]
-    tallies = {f"empty {c}": pl.col(c).str.contains(_EMPTY).fill_null(False).sum() for c in ids}
+    ids = [s.name for s in text_specs(read) if s.type == "id" and s.name in columns]
+    tallies = {f"empty {c}": pl.col(c).str.contains(EMPTY).fill_null(False).sum() for c in ids}
     chosen = [f for f in flags if f.column in columns]
     findings, tally = flag_pass(read.typed(), chosen, read.schema.name, read.file, tallies)
     return findings, int(sum(tally.values()))
@@ -664,65 +547,6 @@ def _key_tallies(read: _TableRead) -> dict[str, pl.Expr]:
     complete = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
     keys = pl.struct(key) if len(key) > 1 else pl.col(key[0])
     return {"keys": complete.sum(), "distinct_keys": keys.filter(complete).hash().n_unique()}
-
-
-def _text_specs(read: _TableRead) -> list[ColumnSpec]:
-    """The id and text columns the file holds as text: those the text rules apply to."""
-    return [s for s in read.schema.columns if s.type in ("id", "text") and read.usable_source.get(s.name) == pl.String]
-
-
-def _table_text_flags(read: _TableRead) -> list[Flag]:
-    """The text rules of every id and text column the file holds as text."""
-    specs = _text_specs(read)
-    return [flag for spec in specs for flag in _text_flags(spec)]
-
-
-_NOT_TEXT = r"[\x00\x{FFFD}]"
-_ID_WHITESPACE = r"^\s+\S|\S\s+$"
-_EMPTY = r"^\s*$"
-
-
-def _text_screens(read: _TableRead, vouched: Mapping[str, str] | None = None) -> dict[str, pl.Expr]:
-    """Per id or text column the file holds as text: whether a cell breaks any of its text
-    rules, as one regex. The rules are told apart (:func:`_text_flags`) only in a column
-    with a hit: on a clean table each cell is searched once, not once per rule.
-
-    ``vouched`` (:attr:`~.cross.RowRules.vouched`): id column -> the marker of its join with
-    the clean ids of students or schools; an id found there is clean text itself, so only
-    the other cells are searched (the screen is then a filtered column: aggregate it)."""
-    vouched = vouched or {}
-    return {
-        spec.name: _text_screen(spec, pl.col(spec.name).filter(pl.col(vouched[spec.name]).is_null()))
-        if spec.name in vouched
-        else _text_screen(spec)
-        for spec in _text_specs(read)
-    }
-
-
-def _text_screen(spec: ColumnSpec, cells: pl.Expr | None = None) -> pl.Expr:
-    """Whether a cell of an id or text column (or of ``cells``, some of its cells) breaks
-    one of its :func:`_text_flags`, or (an id) is empty: the ``empty_id`` rule, left out of
-    :meth:`_TableRead.invalid_flag`."""
-    pattern = _NOT_TEXT + (f"|{_ID_WHITESPACE}|{_EMPTY}" if spec.type == "id" else "")
-    return (pl.col(spec.name) if cells is None else cells).str.contains(pattern).fill_null(False)
-
-
-def _text_flags(spec: ColumnSpec) -> list[Flag]:
-    """The text rules of one id or text column."""
-    col = pl.col(spec.name)
-    flags = [Flag(
-        "invalid_text", spec.name, col.str.contains(_NOT_TEXT),
-        f"column {spec.name} has cells with a NUL byte or bytes that are not UTF-8",
-    )]
-    if spec.type == "id":
-        # Whitespace first or last, and something else (an id of only whitespace is
-        # empty_id): one regex, rather than stripping every id and comparing.
-        flags.append(Flag(
-            "id_whitespace", spec.name, col.str.contains(_ID_WHITESPACE),
-            f"column {spec.name} has identifiers with leading or trailing whitespace "
-            "(000007 and '000007 ' would be two students)",
-        ))
-    return flags
 
 
 def _invalid_rows(read: _TableRead, invalid: int, typed_rows: int) -> int:
@@ -853,7 +677,7 @@ def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear
     invalid: int | None = None
     try:
         read.rows = int(read.raw().select(pl.len()).collect().item())
-        read.splits = _student_splits(reads, read)
+        read.splits = student_splits(reads, read)
         text, invalid = _text_findings(read)
     except (pl.exceptions.PolarsError, OSError):
         pass
