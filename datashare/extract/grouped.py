@@ -2,7 +2,7 @@
 calendar): rows and distinct days per group of the other key columns, by day masks, in one
 pass or in ranges of students (a shuffled big table).
 
-The pass itself is :meth:`datashare.extract.validate._TableRead.group_stats`; this module
+The pass itself is :meth:`datashare.extract.tableread.TableRead.group_stats`; this module
 holds the query and the choice of ranges.
 """
 

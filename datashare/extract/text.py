@@ -57,7 +57,7 @@ def text_screens(read: Any, vouched: Mapping[str, str] | None = None) -> dict[st
 def text_screen(spec: ColumnSpec, cells: pl.Expr | None = None) -> pl.Expr:
     """Whether a cell of an id or text column (or of ``cells``, some of its cells) breaks
     one of its :func:`text_flags`, or (an id) is empty: the ``empty_id`` rule, left out of
-    :meth:`~.validate._TableRead.invalid_flag`."""
+    :meth:`~.tableread.TableRead.invalid_flag`."""
     pattern = NOT_TEXT + (f"|{ID_WHITESPACE}|{EMPTY}" if spec.type == "id" else "")
     return (pl.col(spec.name) if cells is None else cells).str.contains(pattern).fill_null(False)
 

@@ -26,7 +26,6 @@ from datashare.extract.cross import (
     ROW_RULE_TABLES,
     Flag,
     Known,
-    RowRules,
     calendar_masks,
     cross_findings,
     enrolled_masks,
@@ -35,8 +34,8 @@ from datashare.extract.cross import (
     row_rules,
     weekday_masks,
 )
-from datashare.extract.grouped import distinct_days, key_ranges, student_splits
-from datashare.extract.read import ROW, Extract, TableFile, header_names, locate, scan_raw, typed
+from datashare.extract.grouped import student_splits
+from datashare.extract.read import ROW, Extract, TableFile, typed
 from datashare.extract.report import (
     MAX_EXAMPLE_ROWS,
     Finding,
@@ -50,12 +49,12 @@ from datashare.extract.schema import (
     OPTIONAL_TABLES,
     TABLES,
     TableSchema,
-    accepted_source_dtypes,
     invalid_row,
     load_schemas,
     pandera_schema,
     school_year_ok,
 )
+from datashare.extract.tableread import TableRead, is_header_line, unreadable_file
 from datashare.extract.text import EMPTY, table_text_flags, text_screens, text_specs
 from datashare.schoolyear import SchoolYear
 
@@ -72,297 +71,16 @@ EMPTY_MEANS_NOT_SUPPLIED = ("attendance", "discipline", "grades")
 """Tables whose header-only file means "not supplied": their metrics are withheld."""
 
 
-class _TableRead:
-    """One table's file, its dtypes, and what stops its rules from running.
-
-    A column that cannot be used (missing, stored with a wrong dtype, repeated in the
-    header) is *broken*: it reads as nulls, so only the rules that need it are silent and
-    every other rule of the table still runs.
-    """
-
-    def __init__(
-        self, folder: Path, schema: TableSchema, riders: Sequence[pl.Expr] = (), workdir: Path | None = None
-    ) -> None:
-        self.schema = schema
-        self.riders = tuple(riders)
-        self.workdir = workdir
-        self.staged: Path | None = None
-        self.file: TableFile | None = None
-        self.present = False
-        self.source: dict[str, pl.DataType] = {}
-        self.broken: set[str] = set()
-        self.findings: list[Finding] = []
-        self.readable = False
-        self.rows: int | None = None
-        self.masks: pl.LazyFrame | None = None
-        self.enrolled: pl.DataFrame | None = None
-        self.splits: list[str] = []
-        self.rules: RowRules | None = None
-        """Cross-table rules counted in this table's own pass (:data:`ROW_RULE_TABLES`)."""
-        self.crossed = False
-        """Whether :attr:`rules` were checked, so that the cross-table stage skips them."""
-        self.key_unique = False
-        """Whether the table's own pass proved its key unique (hashes of complete keys all distinct)."""
-        self.clean_text: set[str] = set()
-        """The id and text columns whose every cell passed the text rules (a table without
-        a grouped pass), so that an id found in them needs no text rule elsewhere."""
-        self._groups: pl.DataFrame | None = None
-        try:
-            self._open(folder)
-        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-            self.readable = False
-            self.findings.append(_unreadable(schema.name, self.file, exc))
-
-    def _open(self, folder: Path) -> None:
-        table = self.schema.name
-        files = locate(folder, table)
-        if not files:
-            if not self.schema.optional:
-                self.findings.append(_finding(
-                    "missing_table", table, None,
-                    f"table {table} is missing: expected {table}.csv or {table}.parquet in {folder}",
-                ))
-            return
-        self.present = True
-        if len(files) > 1:
-            self.findings.append(_finding(
-                "both_formats", table, files[0],
-                f"table {table} is present as both {table}.csv and {table}.parquet; it must be one file",
-            ))
-            return
-        self.file = file = files[0]
-        if file.path.stat().st_size == 0:
-            self.findings.append(_finding(
-                "empty_file", table, file,
-                f"{file.path.name} is empty (zero bytes); a table with no rows still needs a header",
-            ))
-            return
-        try:
-            self.source = dict(scan_raw(file).collect_schema())
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            self.findings.append(_unreadable(table, file, exc))
-            return
-        self.readable = True
-        self._check_columns(header_names(file) or list(self.source))
-        if file.format == "csv" and self.workdir is not None:
-            self._stage(file)
-
-    @property
-    def usable_source(self) -> dict[str, pl.DataType]:
-        """The dtypes of the schema columns that can be read (broken ones left out)."""
-        return {n: d for n, d in self.source.items() if n in self.schema.names and n not in self.broken}
-
-    def usable(self, *columns: str) -> bool:
-        """Whether the table was read and none of ``columns`` is broken (an absent optional
-        column is usable: it reads as nulls)."""
-        return self.readable and not self.broken.intersection(columns)
-
-    def _stage(self, file: TableFile) -> None:
-        """Parse a CSV once into a private Parquet copy that every later check scans.
-
-        Each rule is a query of its own; on a CSV each would parse the whole file again.
-        The copy keeps the text exactly (no type is inferred) and the row order, so row
-        numbers still are CSV line numbers; it lives in a private temporary folder (mode
-        0700) that is deleted when validation, or the release using the extract, ends.
-        """
-        assert self.workdir is not None
-        staged = self.workdir / f"{self.schema.name}.parquet"
-        columns = list(self.usable_source)
-        try:
-            if columns:
-                scan_raw(file).select(columns).sink_parquet(staged, compression="lz4")
-            else:  # only the row count matters
-                scan_raw(file).select(pl.nth(0).is_null().alias("__none")).sink_parquet(staged)
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            staged.unlink(missing_ok=True)
-            self.readable = False
-            self.findings.append(_unreadable(self.schema.name, file, exc))
-            return
-        self.staged = staged
-
-    def _check_columns(self, header: list[str]) -> None:
-        """Missing, repeated, mistyped and unknown columns.
-
-        A header cell is user data (a CSV exported without its header line has a student's
-        values there): it is named only when it is a column of the schema, otherwise by its
-        position.
-        """
-        table, file = self.schema.name, self.file
-        assert file is not None
-        names = self.schema.names
-        positions: dict[str, list[int]] = {}
-        for position, name in enumerate(header, start=1):
-            positions.setdefault(name, []).append(position)
-        for name, where in positions.items():
-            if len(where) > 1:
-                known = name in names
-                if known:
-                    self.broken.add(name)
-                self.findings.append(_finding(
-                    "duplicate_column", table, file,
-                    f"{file.path.name}: "
-                    + (f"column {name} appears {len(where)} times" if known else "a column name is repeated")
-                    + f" in the header (columns {', '.join(map(str, where))}); each name must be distinct",
-                    column=name if known else None,
-                ))
-        headless = bool(header) and not any(name in positions for name in names)
-        if headless:
-            self.findings.append(_finding(
-                "missing_header", table, file,
-                f"{file.path.name}: the first line names none of the columns of {table}; "
-                "is the header line missing?",
-            ))
-        for spec in self.schema.columns:
-            dtype = self.source.get(spec.name)
-            if dtype is None:
-                if spec.required:
-                    self.broken.add(spec.name)
-                    self.findings.append(_finding(
-                        "missing_column", table, file,
-                        f"{file.path.name} has no column {spec.name} ({spec.expected()})",
-                        column=spec.name,
-                    ))
-            elif not isinstance(dtype, accepted_source_dtypes(spec)):
-                self.broken.add(spec.name)
-                self.findings.append(_finding(
-                    "wrong_dtype", table, file,
-                    f"{file.path.name} stores {spec.name} as {_dtype_name(dtype)}; expected text or {spec.dtype}",
-                    column=spec.name,
-                ))
-        for name, where in positions.items():
-            if name not in names and len(where) == 1 and not headless:
-                self.findings.append(_finding(
-                    "ignored_column", table, file,
-                    f"{file.path.name}: column {where[0]} is not in the schema of {table}; it is ignored",
-                    severity="info",
-                ))
-
-    def raw(self) -> pl.LazyFrame:
-        assert self.file is not None
-        return pl.scan_parquet(self.staged) if self.staged is not None else scan_raw(self.file)
-
-    @property
-    def header_columns(self) -> list[str]:
-        """The columns a repeated CSV header line is recognised by (none for Parquet)."""
-        if self.file is None or self.file.format != "csv":
-            return []
-        return [c for c in self.schema.names if self.usable_source.get(c) == pl.String]
-
-    def typed(self, *extra: pl.Expr) -> pl.LazyFrame:
-        """Typed columns plus the report row number (for cross-table findings); broken
-        columns are nulls. ``extra`` are columns computed from the cells as the file holds
-        them (before typing), kept alongside.
-
-        Repeated header lines are dropped here (they are reported once, as such)."""
-        assert self.file is not None
-        raw = self.raw().with_row_index(ROW, offset=self.file.first_row).with_columns(extra)
-        if self.header_columns:
-            raw = raw.filter(~_is_header_line(self.header_columns))
-        return typed(raw, self.schema, self.usable_source, keep=(ROW, *(e.meta.output_name() for e in extra)))
-
-    @property
-    def grouped(self) -> bool:
-        """Whether the table gets a grouped pass (:meth:`group_stats`): a usable compound key
-        ending in a date (attendance, enrollments, the calendar: its distinct days are counted
-        by day masks, and other rules use its groups), or riders to compute. The key of
-        another table (grades, discipline) is proved unique by hashing in its text query,
-        which costs less than grouping it."""
-        key = self.schema.key
-        if len(key) < 2 or not self.usable(*key):
-            return False
-        return self.schema.column(key[-1]).type == "date" or bool(self.riders)
-
-    @property
-    def lead(self) -> list[str]:
-        """The key's leading columns, by which the grouped pass groups (none without one)."""
-        return list(self.schema.key[:-1]) if self.grouped else []
-
-    def invalid_flag(self) -> pl.Expr:
-        """Per row, ``__invalid``: a cell fails a per-table rule (:func:`invalid_row`). The
-        leading key columns are left to the groups (:func:`_text_findings`), and an empty id
-        to the text screens (:func:`~.text.text_screens`), which count it too."""
-        rest = [c for c in self.schema.names if c not in self.lead]
-        screened = [s.name for s in text_specs(self) if s.type == "id"]
-        return invalid_row(self.schema, self.usable_source, rest, screened).alias("__invalid")
-
-    def group_stats(self) -> pl.DataFrame:
-        """Per group of the key's leading columns: rows, distinct last key column, date bounds.
-
-        Computed once per table (one grouped pass) and shared by the key rule and the
-        cross-table rules of attendance. ``riders`` are further aggregations a caller asked
-        for in the same pass (the release's per-student attendance summary), so that a big
-        table is scanned once for validation and derivation together. ``masks`` (attendance
-        only) are the allowed days: a group with a day outside them gets ``__off``. ``splits``
-        cut the pass into ranges of the first leading column (:func:`~.grouped.student_splits`). The rows
-        failing a per-table rule (``__invalid``) or a text rule (``__text``) are counted too,
-        and those breaking each of the table's cross-table ``rules`` (``__cross<i>``, the rows
-        joined to the ids of students and schools), so that pandera, the text rules and the
-        cross-table stage need not read a clean table again. ``enrolled`` (attendance only)
-        masks the days of students with several enrollments at a school (``__several``,
-        ``__stray``: see :func:`~.cross.enrolled_masks`).
-        """
-        if self._groups is None:
-            *lead, last = self.schema.key
-            dates = [c.name for c in self.schema.columns if c.type == "date"]
-            bounds = [
-                *[pl.col(d).min().alias(f"__first_{d}") for d in dates],
-                *[pl.col(d).max().alias(f"__last_{d}") for d in dates],
-            ]
-            rows = self.typed(self.invalid_flag())
-            text = [screen for column, screen in text_screens(self).items() if column not in lead]
-            text_rows = pl.any_horizontal(text).sum() if text else pl.lit(0)
-            riders = (*self.riders, pl.col("__invalid").sum(), text_rows.alias("__text"))
-            if self.rules is not None:
-                rows = self.rules.apply(rows)
-                riders += tuple(f.expr.fill_null(False).sum().alias(f"__cross{i}") for i, f in enumerate(self.rules.flags))
-            parts = []
-            for part in key_ranges(pl.col(lead[0]), self.splits):
-                if self.schema.column(last).type == "date":
-                    groups = distinct_days(rows.filter(part), lead, last, bounds, riders, self.masks, self.enrolled)
-                else:
-                    groups = rows.filter(part).group_by(lead).agg(
-                        pl.len().alias("__n"), pl.col(last).n_unique().alias("__u"), *bounds, *riders
-                    )
-                parts.append(groups.collect(engine="streaming"))
-            self._groups = pl.concat(parts)
-        return self._groups
-
-
-def _dtype_name(dtype: pl.DataType) -> str:
-    return type(dtype).__name__ if not isinstance(dtype, type) else dtype.__name__
-
-
-def _unreadable(table: str, file: TableFile | None, exc: BaseException | None) -> Finding:
-    # The parser's own message can quote a line of the file (a name, a birth date): keep only
-    # the kind of problem, never the line.
-    kind = f" ({type(exc).__name__})" if exc is not None else ""
-    if file is None:
-        return _finding("unreadable_file", table, None, f"table {table} could not be read{kind}")
-    expected = (
-        "UTF-8 CSV with a header row and the same number of fields on every line"
-        if file.format == "csv" else "a Parquet file"
-    )
-    return _finding(
-        "unreadable_file", table, file,
-        f"{file.path.name} could not be read as {file.format.upper()}{kind}: expected {expected}",
-    )
-
-
-def _is_header_line(columns: list[str]) -> pl.Expr:
-    """A CSV line that repeats the header: every text cell holds its own column's name."""
-    return pl.all_horizontal([pl.col(c).eq_missing(pl.lit(c)) for c in columns])
-
-
 def _repeated_header_check(columns: list[str]) -> pa.Check:
     import pandera.polars as pa  # noqa: PLC0415
 
     def check(data: object) -> pl.LazyFrame:
-        return data.lazyframe.select(~_is_header_line(columns).alias("ok"))  # type: ignore[attr-defined]
+        return data.lazyframe.select(~is_header_line(columns).alias("ok"))  # type: ignore[attr-defined]
 
     return pa.Check(check, name="repeated_header")
 
 
-def _pandera_findings(read: _TableRead) -> list[Finding]:
+def _pandera_findings(read: TableRead) -> list[Finding]:
     """Every per-table rule of one table, by pandera, which reports the failing rows.
 
     Called only for a table whose own pass counted a failing cell (or could not count):
@@ -387,7 +105,7 @@ def _pandera_findings(read: _TableRead) -> list[Finding]:
     except pa.errors.SchemaError as exc:  # pragma: no cover - lazy=True collects them all
         cases = exc.failure_cases
     except (pl.exceptions.PolarsError, OSError) as exc:
-        return [_unreadable(table, file, exc)]
+        return [unreadable_file(table, file, exc)]
     else:
         return []
     if cases is None or cases.is_empty():
@@ -395,7 +113,7 @@ def _pandera_findings(read: _TableRead) -> list[Finding]:
     if cases["index"].null_count():
         # pandera turns a check that could not run (the file broke mid-read) into a failure
         # case without a row: the file, not a cell, is at fault.
-        return [_unreadable(table, file, None)]
+        return [unreadable_file(table, file, None)]
     cases = cases.select(
         pl.col("column"),
         pl.col("check").str.replace(r"\(.*$", ""),
@@ -439,7 +157,7 @@ def _message(code: str, schema: TableSchema, column: str | None, file: TableFile
     return f"{where}: column {column} has cells that are not {expected}"
 
 
-def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
+def _key_findings(read: TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
     """The rows of repeated keys.
 
     A table's own pass has proved most keys unique already: a grouped table's by rows
@@ -471,9 +189,9 @@ def _key_findings(read: _TableRead, typed_lf: pl.LazyFrame) -> list[Finding]:
     )]
 
 
-def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
+def _text_findings(read: TableRead) -> tuple[list[Finding], int]:
     """The table's own pass and what it finds: ids with surrounding whitespace, NUL bytes
-    or bytes that are not UTF-8 in text, the cross-table rules of :attr:`_TableRead.rules`;
+    or bytes that are not UTF-8 in text, the cross-table rules of :attr:`TableRead.rules`;
     and the number of rows pandera would report (see :func:`_invalid_rows`).
 
     CSV is read lossily, so bytes that are not UTF-8 arrive as U+FFFD: a finding at their
@@ -523,7 +241,7 @@ def _text_findings(read: _TableRead) -> tuple[list[Finding], int]:
     return findings, _invalid_rows(read, invalid, groups["__n"].sum())
 
 
-def _told_apart(read: _TableRead, flags: Sequence[Flag], columns: Sequence[str]) -> tuple[list[Finding], int]:
+def _told_apart(read: TableRead, flags: Sequence[Flag], columns: Sequence[str]) -> tuple[list[Finding], int]:
     """The text findings of ``columns`` (those whose screen had a hit), each rule on its own,
     and their empty ids: the screen counts an empty id too, which is a cell rule that only
     pandera reports (so pandera runs for an empty id, not for whitespace or bad bytes)."""
@@ -537,7 +255,7 @@ def _told_apart(read: _TableRead, flags: Sequence[Flag], columns: Sequence[str])
     return findings, int(sum(tally.values()))
 
 
-def _key_tallies(read: _TableRead) -> dict[str, pl.Expr]:
+def _key_tallies(read: TableRead) -> dict[str, pl.Expr]:
     """The rows with a complete key and the distinct hashes of those keys, counted in the text
     query of a table without a grouped pass: equal counts prove the key unique (a repeated
     key repeats its hash), so :func:`_key_findings` need not look for duplicates."""
@@ -549,14 +267,14 @@ def _key_tallies(read: _TableRead) -> dict[str, pl.Expr]:
     return {"keys": complete.sum(), "distinct_keys": keys.filter(complete).hash().n_unique()}
 
 
-def _invalid_rows(read: _TableRead, invalid: int, typed_rows: int) -> int:
+def _invalid_rows(read: TableRead, invalid: int, typed_rows: int) -> int:
     """Rows pandera would report: rows with a failing cell, and repeated header lines (the
     typed table, which drops them, has fewer rows than the file)."""
     assert read.rows is not None
     return int(invalid) + read.rows - int(typed_rows)
 
 
-def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[Finding]]:
+def _school_year_of(reads: Mapping[str, TableRead]) -> tuple[str | None, list[Finding]]:
     """The extract's school year: the most common ``school_year`` of enrollments."""
     read = reads["enrollments"]
     if not read.usable("school_year"):
@@ -580,7 +298,7 @@ def _school_year_of(reads: Mapping[str, _TableRead]) -> tuple[str | None, list[F
 
 def _reads(
     folder: Path, riders: Mapping[str, Sequence[pl.Expr]] | None = None, workdir: Path | None = None
-) -> dict[str, _TableRead]:
+) -> dict[str, TableRead]:
     if not folder.is_dir():
         raise ExtractError(f"extract folder {folder} does not exist or is not a folder")
     schemas = load_schemas()
@@ -588,7 +306,7 @@ def _reads(
     unknown = set(riders) - {n for n in TABLES if len(schemas[n].key) > 1}
     if unknown:
         raise ValueError(f"riders need a table with a key of two or more columns, not {sorted(unknown)}")
-    return {name: _TableRead(folder, schemas[name], riders.get(name, ()), workdir) for name in ALL_TABLES}
+    return {name: TableRead(folder, schemas[name], riders.get(name, ()), workdir) for name in ALL_TABLES}
 
 
 def validate(folder: str | Path, *, school_year: str | None = None) -> ValidationReport:
@@ -611,7 +329,7 @@ def _validate(
     school_year: str | None,
     riders: Mapping[str, Sequence[pl.Expr]] | None = None,
     workdir: Path | None = None,
-) -> tuple[ValidationReport, dict[str, _TableRead]]:
+) -> tuple[ValidationReport, dict[str, TableRead]]:
     reads = _reads(folder, riders, workdir)
     findings: list[Finding] = []
     for read in reads.values():
@@ -621,7 +339,7 @@ def _validate(
         try:
             school_year, year_findings = _school_year_of(reads)
         except (pl.exceptions.PolarsError, OSError) as exc:
-            school_year, year_findings = None, [_unreadable("enrollments", reads["enrollments"].file, exc)]
+            school_year, year_findings = None, [unreadable_file("enrollments", reads["enrollments"].file, exc)]
     findings += year_findings
     try:
         year = SchoolYear.parse(school_year) if school_year else None
@@ -660,7 +378,7 @@ def _validate(
     return report, reads
 
 
-def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear | None) -> list[Finding]:
+def _table_findings(reads: Mapping[str, TableRead], name: str, year: SchoolYear | None) -> list[Finding]:
     """The per-table rules of one table (pandera, the key, text), and its row count.
 
     The grouped pass, or the text query of a table without one, first counts the rows that
@@ -693,11 +411,11 @@ def _table_findings(reads: Mapping[str, _TableRead], name: str, year: SchoolYear
         findings += text
     except (pl.exceptions.PolarsError, OSError) as exc:
         read.readable = False
-        findings.append(_unreadable(read.schema.name, read.file, exc))
+        findings.append(unreadable_file(read.schema.name, read.file, exc))
     return findings
 
 
-def _known_ids(reads: Mapping[str, _TableRead]) -> tuple[Known, list[Finding]]:
+def _known_ids(reads: Mapping[str, TableRead]) -> tuple[Known, list[Finding]]:
     """The ids every table's id rules look up (:func:`~.cross.known_ids`). An id column that
     cannot be read after all makes its table unreadable: the rules would otherwise be silent."""
     frames: dict[str, pl.DataFrame | None] = {}
@@ -711,14 +429,14 @@ def _known_ids(reads: Mapping[str, _TableRead]) -> tuple[Known, list[Finding]]:
                 frames[table] = known_ids(read, column)
             except (pl.exceptions.PolarsError, OSError) as exc:
                 read.readable = False
-                findings.append(_unreadable(table, read.file, exc))
+                findings.append(unreadable_file(table, read.file, exc))
                 continue
             if column in read.clean_text:
                 clean.add(column)
     return Known(frames["students"], frames["schools"], frozenset(clean)), findings
 
 
-def _enrolled_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.DataFrame | None:
+def _enrolled_days(reads: Mapping[str, TableRead], year: SchoolYear) -> pl.DataFrame | None:
     """The enrolled days of students with several enrollments at one school, as masks for
     attendance's grouped pass (:func:`~.cross.enrolled_masks`); ``None`` without such a student
     or when enrollments cannot be read (the cross-table stage then reads what it must)."""
@@ -731,7 +449,7 @@ def _enrolled_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.Data
         return None
 
 
-def _allowed_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.LazyFrame | None:
+def _allowed_days(reads: Mapping[str, TableRead], year: SchoolYear) -> pl.LazyFrame | None:
     """The days attendance may fall on, as masks for its grouped pass: the school's calendar
     days (calendar form), or the weekdays of the year (daily form)."""
     calendar = reads["calendar"]
@@ -742,7 +460,7 @@ def _allowed_days(reads: Mapping[str, _TableRead], year: SchoolYear) -> pl.LazyF
     return calendar_masks(calendar.typed(), year).collect().lazy()
 
 
-def _empty_findings(reads: Mapping[str, _TableRead]) -> list[Finding]:
+def _empty_findings(reads: Mapping[str, TableRead]) -> list[Finding]:
     """Header-only tables that mean "not supplied" (warnings), and an empty calendar (error)."""
     findings = []
     calendar_form = reads["calendar"].present
