@@ -261,8 +261,12 @@ class Known:
 def known_ids(read: Any, column: str) -> pl.DataFrame:
     """The distinct ids of ``column`` (``student_id`` of students, ``school_id`` of schools),
     marked ``__known_student`` or ``__known_school`` for the left joins of the id rules."""
-    marker = f"__known_{column.removesuffix('_id')}"
-    return read.typed().select(column, pl.lit(True).alias(marker)).unique(column).collect()
+    return read.typed().select(column, pl.lit(True).alias(_marker(column))).unique(column).collect()
+
+
+def _marker(column: str) -> str:
+    """The column a left join to :func:`known_ids` adds: null where the id is unknown."""
+    return f"__known_{column.removesuffix('_id')}"
 
 
 @dataclass(frozen=True)
@@ -287,17 +291,17 @@ def row_rules(name: str, read: Any, known: Known, year: SchoolYear | None) -> Ro
     joins: list[tuple[pl.DataFrame, str]] = []
     flags: list[Flag] = []
     vouched: dict[str, str] = {}
-    columns = read.schema.names
-    if known.students is not None and "student_id" in columns and read.usable("student_id"):
-        joins.append((known.students, "student_id"))
-        flags.append(Flag("unknown_student", "student_id", pl.col("__known_student").is_null() & pl.col("student_id").is_not_null(), "student_id not found in students"))
-        if "student_id" in known.clean:
-            vouched["student_id"] = "__known_student"
-    if known.schools is not None and "school_id" in columns and read.usable("school_id"):
-        joins.append((known.schools, "school_id"))
-        flags.append(Flag("unknown_school", "school_id", pl.col("__known_school").is_null() & pl.col("school_id").is_not_null(), "school_id not found in schools"))
-        if "school_id" in known.clean:
-            vouched["school_id"] = "__known_school"
+    for column, ids, table in (("student_id", known.students, "students"), ("school_id", known.schools, "schools")):
+        if ids is None or column not in read.schema.names or not read.usable(column):
+            continue
+        marker = _marker(column)
+        joins.append((ids, column))
+        flags.append(Flag(
+            f"unknown_{column.removesuffix('_id')}", column,
+            pl.col(marker).is_null() & pl.col(column).is_not_null(), f"{column} not found in {table}",
+        ))
+        if column in known.clean:
+            vouched[column] = marker
     return RowRules(tuple(joins), (*flags, *_table_rules(name, read, year)), vouched)
 
 

@@ -441,7 +441,7 @@ def _enrolled_days(reads: Mapping[str, TableRead], year: SchoolYear) -> pl.DataF
     attendance's grouped pass (:func:`~.cross.enrolled_masks`); ``None`` without such a student
     or when enrollments cannot be read (the cross-table stage then reads what it must)."""
     enrollments = reads["enrollments"]
-    if not enrollments.usable("student_id", "school_id", "entry_date") or not enrollments.grouped:
+    if not enrollments.grouped:  # a usable key (student_id, school_id, entry_date)
         return None
     try:
         return enrolled_masks(enrollments, year)
