@@ -92,7 +92,7 @@ def test_report_of_an_aggregate_only_agreement_says_no_individual_records() -> N
 
 
 def test_report_is_deterministic_across_processes(tmp_path: Path) -> None:
-    """matplotlib's SVG ids and metadata must not depend on the process or the clock."""
+    """The page (its chart ids and coordinates) must not depend on the process or the clock."""
     script = (
         "import sys; sys.path.insert(0, 'tests');"
         "from package_fixtures import release;"

@@ -72,11 +72,11 @@ STAGE_WORKERS = 2
 PROCESS_STAGING_FROM = 16
 """From this many packages on, they are staged in worker processes rather than threads.
 
-Drawing ``data/report.html`` (matplotlib) is most of a package's staging time and holds
-the GIL, so two threads use one core. A worker process costs about a second of CPU to
-start (interpreter, polars, matplotlib), mostly hidden behind the output check. Measured
-on 2 cores at 100,000 students (check and staging, medians of 3): 2 packages take 0.96 s
-in threads and 1.28 s in processes, 10 take 1.38 s and 1.55 s, 20 take 2.03 s and 1.90 s.
+A worker process costs about a second of CPU to start (interpreter and polars), mostly
+hidden behind the output check; it pays where staging holds the GIL. Measured on 2 cores
+at 100,000 students when the reports' charts were drawn with matplotlib (check and
+staging, medians of 3): 2 packages took 0.96 s in threads and 1.28 s in processes, 10
+took 1.38 s and 1.55 s, 20 took 2.03 s and 1.90 s.
 """
 
 

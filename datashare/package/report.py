@@ -7,16 +7,13 @@ in words, then the agreement's terms.
 
 Choices:
 
-- **matplotlib, SVG backend, inlined.** A well-kept library that draws offline with no
-  browser or JavaScript; the SVG goes into the page as markup (no network fetch, sharp
-  when printed, text kept as text). It is imported only when a report is written, and
-  charts are drawn with the object API (no ``pyplot`` state) on one reused figure whose
-  bars and texts are pooled (see :class:`_Canvas`): a run draws six charts per package.
-- **Deterministic.** ``svg.hashsalt`` is fixed per figure (so ids are stable and distinct
-  between the page's figures), the SVG's ``Date`` metadata is dropped, and the text is
-  written as text (``svg.fonttype: none``), so a rerun gives a byte-identical page. The
-  settings are applied under a lock in an ``rc_context``: packages may be staged from
-  two threads, and matplotlib's settings are process-wide.
+- **SVG written directly, inlined** (:mod:`~datashare.package.chart`). A chart is a fixed
+  layout of bars and texts, so its elements are written in page coordinates and the
+  browser lays out the text: no plotting library, no text measurement, no script and
+  nothing fetched; sharp when printed, text kept as text. A run draws six
+  charts per package, for hundreds of packages.
+- **Deterministic.** Coordinates are written with two decimals and the ids carry the
+  metric's name (distinct between the page's figures), so a rerun gives a byte-identical page.
 - **Accessible.** The Okabe-Ito blue and vermillion (distinguishable with the common
   colour-vision deficiencies; both at least 3:1 against white, as WCAG asks of graphics),
   a hatch on the comparison bars so the groups differ without colour, every figure's
@@ -30,9 +27,7 @@ Choices:
 
 from __future__ import annotations
 
-import io
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -42,6 +37,7 @@ import polars as pl
 from markupsafe import Markup, escape
 
 from datashare.agreement.model import SHARE_METRICS
+from datashare.package.chart import Bar, Label, bar_chart, nice_ticks
 from datashare.package.describe import _METRICS as METRIC_WORDS
 from datashare.package.describe import GRAIN, REASONS
 from datashare.release.types import GATES, PartnerRelease
@@ -68,8 +64,6 @@ GATE_WORDS: dict[str, str] = {
 CHART_SCHOOLS = 15
 """The most schools one chart draws; see :func:`_charted`."""
 INDIVIDUAL_GATES = frozenset({"consented", "withheld", "released"})
-_LOCK = threading.Lock()
-_MUTED = {"style": "italic", "color": MUTED_TEXT}
 _CODED = re.compile(r"^(<=|>=)(\d+)%$")
 
 
@@ -383,167 +377,46 @@ def _say(side: Side) -> str:
     return side.display
 
 
-_SETTINGS = {
-    "svg.fonttype": "none",
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans"],  # shipped with matplotlib: the same layout everywhere
-    "font.size": 9,
-    "hatch.linewidth": 0.8,
-    "axes.edgecolor": MUTED_TEXT,
-    "text.color": "#1a1a1a",
-    "xtick.color": MUTED_TEXT,
-    "ytick.color": "#1a1a1a",
-}
-_BAR_GROUPS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("served", {"color": SERVED_COLOUR, "edgecolor": SERVED_COLOUR}),
-    ("comparison", {"color": COMPARISON_COLOUR, "hatch": "///", "edgecolor": "white"}),
-    ("served range", {"color": "white", "edgecolor": SERVED_COLOUR, "hatch": "xx", "linewidth": 1.2}),
-    ("comparison range", {"color": "white", "edgecolor": COMPARISON_COLOUR, "hatch": "xx", "linewidth": 1.2}),
-)
-"""The chart's kinds of bar, in drawing order, and how each is drawn."""
-_BAR_HEIGHT = 0.38
-_CANVAS: list[_Canvas] = []
-
-
-class _Canvas:
-    """The one figure every chart is drawn on, with its bars and texts, made on first use and
-    reused under ``_LOCK``.
-
-    A chart's cost is nearly all artists: a new figure with its axes and ticks costs about
-    as much as a chart, and creating a bar or a text (and removing it after) about as much
-    as drawing it. So the canvas keeps a pool of each kind of bar and text, in drawing
-    order, and a chart only moves, fills and shows the ones it needs; hidden ones are not
-    drawn and leave no trace in the SVG, which is the one a chart drawn from scratch gives.
-    """
-
-    def __init__(self) -> None:
-        from matplotlib.figure import Figure  # noqa: PLC0415
-
-        from datashare.package._svgcanvas import CanvasSVG  # noqa: PLC0415
-
-        self.fig = Figure(figsize=(7.2, 3))
-        CanvasSVG(self.fig)
-        self.ax = ax = self.fig.add_axes((0.30, 0.1, 0.62, 0.8))
-        # School names are drawn as text rather than y ticks: a tick is several artists.
-        ax.set_yticks([])
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
-        ax.set_axisbelow(True)
-        # The axes have no axis labels (an empty label draws nothing), so fixed coordinates
-        # spare matplotlib placing them from every tick label's extent on every chart.
-        ax.xaxis.set_label_coords(0.5, 0)
-        ax.yaxis.set_label_coords(0, 0.5)
-        self.bars: dict[str, list[Any]] = {}
-        self.labels: list[Any] = []
-        self.names: list[Any] = []
-
-    def reserve(self, bars: Mapping[str, int], labels: int, names: int) -> None:
-        """Make sure each pool holds enough artists; a pool that grows is made anew, all of
-        them in drawing order (bars by kind, then value labels, then school names)."""
-        if all(len(self.bars.get(k, ())) >= n for k, n in bars.items()) and len(self.labels) >= labels \
-                and len(self.names) >= names:
-            return
-        ax, size = self.ax, max(CHART_SCHOOLS + 1, *bars.values(), labels, names)
-        for artist in [*ax.patches, *ax.texts]:
-            artist.remove()
-        for container in list(ax.containers):
-            container.remove()
-        for kind, style in _BAR_GROUPS:
-            self.bars[kind] = list(ax.barh([0.0] * size, [0.0] * size, height=_BAR_HEIGHT * 0.92, **style))
-        self.labels = [ax.text(0, 0, "", va="center", fontsize=8) for _ in range(2 * size)]
-        names = ax.get_yaxis_transform()
-        self.names = [ax.text(-0.02, 0, "", transform=names, ha="right", va="center") for _ in range(size)]
-        for artist in [*ax.patches, *ax.texts]:
-            artist.set_visible(False)
-
-
-def _canvas() -> _Canvas:
-    if not _CANVAS:
-        _CANVAS.append(_Canvas())
-    return _CANVAS[0]
-
-
 def _chart(metric: str, rows: Sequence[Mapping[str, Any]]) -> str:
-    """One horizontal grouped bar chart as inline SVG markup (no XML prolog).
-
-    Every setting a chart depends on (size, position, limits, ticks, and the place, text and
-    style of every pooled bar and text it shows) is set for each chart, so a chart's bytes
-    do not depend on what was drawn before it on the shared canvas.
-    """
-    import matplotlib  # noqa: PLC0415
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
-
+    """One horizontal grouped bar chart as inline SVG markup (see :mod:`~datashare.package.chart`):
+    per school, the served figure above the comparison figure, each with its value beside it;
+    a coded share is drawn as its range, a withheld figure as words."""
     proportion = _is_proportion(metric)
     scale = 100.0 if proportion else 1.0
     values = [s.value for r in rows for s in r["sides"] if s.value is not None]
     top = 100.0 if proportion else max([1.0, *(v * 1.25 for v in values)])
-    height = 0.7 + 0.42 * len(rows)
-    bar = _BAR_HEIGHT
-    bars: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind, _ in _BAR_GROUPS}
-    labels: list[tuple[float, float, str, str, dict[str, str]]] = []
+    pad = top * 0.01
+    bars: list[Bar] = []
+    labels: list[Label] = []
     for index, row in enumerate(rows):
-        y = len(rows) - 1 - index
         served, comparison = row["sides"]
         if served.state == comparison.state == "withheld":
             text = "no data supplied" if served.display == "not supplied" else "both figures withheld (see the table)"
-            labels.append((top * 0.01, y, text, "left", _MUTED))
+            labels.append(Label(index, 0, pad, text, muted=True))
             continue
-        for name, at, side in (("served", y + bar / 2, served), ("comparison", y - bar / 2, comparison)):
-            if side.state == "published":
-                width = side.value * scale
-                bars[name].append((at, width, 0.0))
-                labels.append((width + top * 0.01, at, side.display, "left", {}))
-            elif side.state == "coded":
-                low, high = side.low * scale, side.high * scale
-                bars[f"{name} range"].append((at, high - low, low))
+        for group, side, figure in (("served", -1, served), ("comparison", 1, comparison)):
+            if figure.state == "published":
+                width = figure.value * scale
+                bars.append(Bar(group, index, side, 0.0, width))
+                labels.append(Label(index, side, width + pad, figure.display))
+            elif figure.state == "coded":
+                low, high = figure.low * scale, figure.high * scale
+                bars.append(Bar(group, index, side, low, high, range=True))
                 right = high < top * 0.8
-                labels.append((high + top * 0.01 if right else low - top * 0.01, at,
-                               f"{side.display} (range)", "left" if right else "right", {}))
+                labels.append(Label(index, side, high + pad if right else low - pad, f"{figure.display} (range)",
+                                    "start" if right else "end"))
             else:
-                labels.append((top * 0.01, at, f"{name} figure withheld", "left", _MUTED))
-    if proportion:
-        ticks = [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
-        tick_labels = [f"{t:.0f}%" for t in ticks]
-    else:
-        ticks = [float(t) for t in MaxNLocator(5).tick_values(0, top) if 0 <= t <= top * 1.18]
-        tick_labels = [f"{t:g}" for t in ticks]
-    settings = {**_SETTINGS, "svg.hashsalt": f"datashare-report-{metric}"}
-    with _LOCK, matplotlib.rc_context(settings):
-        canvas = _canvas()
-        canvas.reserve({kind: len(b) for kind, b in bars.items()}, len(labels), len(rows))
-        fig, ax = canvas.fig, canvas.ax
-        fig.set_size_inches(7.2, height)
-        ax.set_position((0.30, 0.45 / height, 0.62, 1 - 0.6 / height))
-        for kind, _ in _BAR_GROUPS:
-            pool, wanted = canvas.bars[kind], bars[kind]
-            for index, rect in enumerate(pool):
-                rect.set_visible(index < len(wanted))
-                if index < len(wanted):
-                    at, width, left = wanted[index]
-                    rect.set_bounds(left, at - _BAR_HEIGHT * 0.92 / 2, width, _BAR_HEIGHT * 0.92)
-        for index, text in enumerate(canvas.labels):
-            text.set_visible(index < len(labels))
-            if index < len(labels):
-                x, y, words, align, style = labels[index]
-                text.set_position((x, y))
-                text.set_text(words)
-                text.set_horizontalalignment(align)
-                text.set_color(style.get("color", _SETTINGS["text.color"]))
-                text.set_fontstyle(style.get("style", "normal"))
-        for index, text in enumerate(canvas.names):
-            text.set_visible(index < len(rows))
-            if index < len(rows):
-                row = rows[index]
-                text.set_position((-0.02, len(rows) - 1 - index))
-                text.set_text(_short(row["school"]))
-                text.set_fontweight("bold" if row["is_all"] else "normal")
-        ax.set_xlim(0, top * 1.18)
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        ax.set_xticks(ticks, tick_labels)
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg"):].strip()
+                labels.append(Label(index, side, pad, f"{group} figure withheld", muted=True))
+    ticks = nice_ticks(top)
+    return bar_chart(
+        f"chart-{metric}",
+        [(_short(row["school"]), row["is_all"]) for row in rows],
+        bars,
+        labels,
+        limit=top * 1.18,
+        ticks=[(t, f"{t:.0f}%" if proportion else f"{t:g}") for t in ticks],
+        colours={"served": SERVED_COLOUR, "comparison": COMPARISON_COLOUR},
+    )
 
 
 def _short(name: str, limit: int = 32) -> str:
