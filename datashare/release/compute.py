@@ -360,26 +360,44 @@ def release_all(
         """Figures of metrics whose table was supplied: the others are never published."""
         return frame.filter(~pl.col("metric").is_in(missing)) if missing and frame.height else frame
 
-    table = pl.concat(tables) if tables else pl.DataFrame()
-    for partner, earlier in sorted(earlier_by_partner.items()) if table.height else ():
+    def audited(partner: str, part: pl.DataFrame) -> pl.DataFrame:
+        """The partner's rows of the table, suppressed more until its holdings audit finds
+        nothing small. Suppression is per agreement and metric, so a partner's rows are
+        audited apart from every other partner's, two partners at a time."""
         mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
+        earlier = earlier_by_partner[partner]
         known = pl.concat([_known(earlier), released_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student")]).unique()
+        eligible_mine = eligible_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine))
         sources_old = old_sources[partner]
         for _round in range(MAX_ROUNDS):
-            published = supplied(table)
+            published = supplied(part)
             new_sources = [
-                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_all, published)
+                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_mine, published)
                 for n, index in enumerate(mine)
                 if by_index[index].aggregate is not None
             ]
             sources = [*sources_old, *new_sources]
             findings = audit.audit(sources, known, new_only=True)
-            targets = Audit.targets(findings, sources, table)
+            targets = Audit.targets(findings, sources, part)
             if targets.height == 0:
-                if findings:
-                    audit.legacy.extend(findings)
                 break
-            table = suppress_more(table, targets)
+            part = suppress_more(part, targets)
+        return part
+
+    table = pl.concat(tables) if tables else pl.DataFrame()
+    if table.height:
+        table = table.with_row_index(_ROW)
+        owner = {i: a.partner.id for i, a in by_index.items() if a.partner is not None}
+        parts: dict[str, list[pl.DataFrame]] = {}
+        others: list[pl.DataFrame] = []
+        for (index,), rows in table.partition_by(AGREEMENT_INDEX, as_dict=True).items():
+            partner = owner.get(int(index))  # type: ignore[call-overload]
+            (parts.setdefault(partner, []) if partner in earlier_by_partner else others).append(rows)
+        partners = sorted(parts)
+        audit.prepare(extract_id)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = list(pool.map(audited, partners, [pl.concat(parts[p]) for p in partners]))
+        table = pl.concat([*done, *others]).sort(_ROW).drop(_ROW)
 
     final = finish(table) if table.height else table
     # A metric drawn from a table supplied header-only is withheld, never published as zero.
@@ -401,6 +419,14 @@ def release_all(
         built = individual_tables(group.agreements, mine_keys, {name: frames[name] for name in needed})
         individual.update({group.order[p]: part for p, part in built.items()})
 
+    # Each agreement's rows of every frame, split once (zero-copy slices), not filtered per agreement.
+    served_by, consent_by, candidates_by = (
+        _Split(pl.concat([getattr(g, name) for g in groups])) for name in ("served", "consent", "candidates")
+    )
+    released_by, keys_by, eligible_by, withheld_by = (
+        _Split(frame) for frame in (released_all, keys, eligible_all, withheld_rows)
+    )
+    published_by = _Split(published) if published.height else {}
     releases = []
     for index, loaded in enumerate(agreements):
         agreement, group = loaded.agreement, index_group[index]
@@ -409,25 +435,27 @@ def release_all(
             out_tables[AGGREGATE_TABLE] = aggregates.get(index, pl.DataFrame(schema=OUTPUT_SCHEMA))
         out_tables.update(individual.get(index, {}))
         partner = agreement.partner.id if agreement.partner is not None else ""
-        mine_released = released_all.filter(pl.col(AGREEMENT_INDEX) == index)
-        mine_keys = keys.filter(pl.col(AGREEMENT_INDEX) == index)
-        gates = _gates(group, index, withheld_rows)
+        mine_released, mine_keys, eligible, withheld = (
+            split[index] for split in (released_by, keys_by, eligible_by, withheld_by)
+        )
+        served = served_by[index]
+        gates = {
+            "enrolled": group.covered.students.len(),
+            "with_contacts": served.height,
+            "eligible": int(served.get_column("eligible").sum()) if served.height else 0,
+            "consented": consent_by[index].height,
+            "withheld": withheld.height,
+            "released": candidates_by[index].height - withheld.height,
+        }
         record = _ledger_record(
             ledger_now[index],
             agreement,
-            published.filter(pl.col(AGREEMENT_INDEX) == index) if published.height else published,
-            eligible_all.filter(pl.col(AGREEMENT_INDEX) == index).get_column("student"),
+            published_by[index] if published.height else published,
+            eligible.get_column("student"),
             mine_released.select("student_id", "student").join(mine_keys.select("student_id", "student_key"), on="student_id"),
         )
         withdrawn = _withdrawn(
-            earlier_by_partner.get(partner, []),
-            agreement,
-            as_of,
-            record,
-            codes,
-            eligible_all.filter(pl.col(AGREEMENT_INDEX) == index),
-            withheld_rows.filter(pl.col(AGREEMENT_INDEX) == index),
-            prepared,
+            earlier_by_partner.get(partner, []), agreement, as_of, record, codes, eligible, withheld, prepared
         )
         releases.append(
             PartnerRelease(
@@ -449,6 +477,7 @@ def release_all(
 
 MAX_ROUNDS = 10_000
 """A bound on the audit's suppression rounds (each suppresses at least one figure)."""
+_ROW = "_row"
 
 
 def _cells(group: _Group, eligible: pl.DataFrame, released: pl.DataFrame) -> pl.DataFrame:
@@ -483,20 +512,17 @@ def _cells(group: _Group, eligible: pl.DataFrame, released: pl.DataFrame) -> pl.
     return suppress(cells.join(terms, on=AGREEMENT_INDEX, how="left", maintain_order="left"))
 
 
-def _gates(group: _Group, index: int, withheld: pl.DataFrame) -> dict[str, int]:
-    """One agreement's distinct students at every gate of :data:`GATES`."""
-    served = group.served.filter(pl.col(AGREEMENT_INDEX) == index)
-    consented = group.consent.filter(pl.col(AGREEMENT_INDEX) == index).height
-    candidates = group.candidates.filter(pl.col(AGREEMENT_INDEX) == index).height
-    held = withheld.height
-    return {
-        "enrolled": group.covered.students.len(),
-        "with_contacts": served.height,
-        "eligible": int(served.get_column("eligible").sum()) if served.height else 0,
-        "consented": consented,
-        "withheld": held,
-        "released": candidates - held,
-    }
+class _Split(dict[int, pl.DataFrame]):
+    """Each agreement's rows of a frame, without ``agreement_index``; an agreement with no
+    row gets an empty frame of the same columns."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        super().__init__(split_by_agreement(frame) if frame.height else {})
+        self.empty = frame.clear().drop(AGREEMENT_INDEX)
+
+    def __missing__(self, index: int) -> pl.DataFrame:
+        return self.empty
+
 
 
 def _known(earlier: Sequence[LedgerRelease]) -> pl.Series:

@@ -50,6 +50,7 @@ each group and keeps records it was told to destroy.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -184,10 +185,17 @@ class Audit:
             frames.append(history.rosters[extract_id])
         current = pl.concat(frames).unique() if frames else pl.DataFrame(schema={"student": pl.Int64, "unit": pl.String, "metrics": pl.UInt8})
         self.rosters: dict[str, pl.DataFrame] = {**history.rosters, extract_id: current}
-        self.legacy: list[Finding] = []
         self._indexes: dict[str, _RosterIndex] = {}
         self._same: dict[tuple[str, str], str] = {}
         self._pattern_cache: dict[tuple[str, str], tuple[pl.DataFrame, pl.DataFrame]] = {}
+        # Partners are audited from two threads: each cache is filled once, under the lock.
+        self._lock = threading.RLock()
+
+    def prepare(self, extract_id: str) -> None:
+        """Fill the caches of an extract's roster for every metric before partners are
+        audited in parallel, so that they share the work instead of waiting on the lock."""
+        for metric in METRICS:
+            self._same_units(extract_id, metric)
 
     # -- sources --------------------------------------------------------------------------
 
@@ -217,9 +225,10 @@ class Audit:
         """The roster of an extract sorted by student, and each student's *full pattern*
         (the units they count in, with the metrics of each), computed once per extract for
         every partner and metric."""
-        if extract_id not in self._indexes:
-            self._indexes[extract_id] = _RosterIndex.of(self.rosters[extract_id])
-        return self._indexes[extract_id]
+        with self._lock:
+            if extract_id not in self._indexes:
+                self._indexes[extract_id] = _RosterIndex.of(self.rosters[extract_id])
+            return self._indexes[extract_id]
 
     def _patterns(self, extract_id: str, metric: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Who counts in ``metric``'s figures of an extract: each full pattern's *pattern*
@@ -227,21 +236,22 @@ class Audit:
         units and size. Derived from the few distinct full patterns, not from every student,
         once per extract and metric."""
         key = (extract_id, metric)
-        if key not in self._pattern_cache:
-            full = self._index(extract_id).patterns
-            bit = METRIC_BITS[metric]
-            units = (
-                full.explode("unit", "metrics")
-                .filter((pl.col("metrics") & bit) > 0)
-                .group_by("full", maintain_order=True)
-                .agg(units=pl.col("unit").sort(), count=pl.col("count").first())
-            )
-            patterns = (
-                units.group_by("units").agg(count=pl.col("count").sum()).sort("units").with_row_index("pattern")
-            )
-            full_pattern = units.join(patterns.select("units", "pattern"), on="units").select("full", "pattern")
-            self._pattern_cache[key] = (full_pattern, patterns.select("pattern", "units", "count"))
-        return self._pattern_cache[key]
+        with self._lock:
+            if key not in self._pattern_cache:
+                full = self._index(extract_id).patterns
+                bit = METRIC_BITS[metric]
+                units = (
+                    full.explode("unit", "metrics")
+                    .filter((pl.col("metrics") & bit) > 0)
+                    .group_by("full", maintain_order=True)
+                    .agg(units=pl.col("unit").sort(), count=pl.col("count").first())
+                )
+                patterns = (
+                    units.group_by("units").agg(count=pl.col("count").sum()).sort("units").with_row_index("pattern")
+                )
+                full_pattern = units.join(patterns.select("units", "pattern"), on="units").select("full", "pattern")
+                self._pattern_cache[key] = (full_pattern, patterns.select("pattern", "units", "count"))
+            return self._pattern_cache[key]
 
     def _people(self, extract_id: str, sources: Sequence[Source], known: pl.Series) -> _People:
         """The sources' served students and the known ones, looked up in the extract's roster
@@ -278,15 +288,16 @@ class Audit:
         """The first metric (in report order) whose students count in exactly the same units
         as ``metric``'s: their families differ only if their published groups do."""
         key = (extract_id, metric)
-        if key not in self._same:
-            full_pattern, patterns = self._patterns(extract_id, metric)
-            self._same[key] = metric
-            for other in METRICS[: METRICS.index(metric)]:
-                other_full, other_patterns = self._patterns(extract_id, other)
-                if other_full.equals(full_pattern) and other_patterns.equals(patterns):
-                    self._same[key] = other
-                    break
-        return self._same[key]
+        with self._lock:
+            if key not in self._same:
+                full_pattern, patterns = self._patterns(extract_id, metric)
+                self._same[key] = metric
+                for other in METRICS[: METRICS.index(metric)]:
+                    other_full, other_patterns = self._patterns(extract_id, other)
+                    if other_full.equals(full_pattern) and other_patterns.equals(patterns):
+                        self._same[key] = other
+                        break
+            return self._same[key]
 
     def _family(
         self, metric: str, extract_id: str, groups: pl.DataFrame, people: _People
@@ -442,7 +453,6 @@ class Audit:
                 withheld.update(sorted(involved)[:need])
                 progress = True
             if not progress:
-                self.legacy.extend(f for f in findings if f not in self.legacy)
                 break
         return pl.Series("student", sorted(withheld), dtype=pl.Int64)
 
