@@ -83,7 +83,7 @@ def datashare_command() -> list[str]:
 
 def measure(command: list[str], cwd: Path | None = None) -> Sample:
     """Run one command as a child process: wall time and peak RSS (of the whole process tree,
-    worker processes included), failing loudly on error."""
+    any child process included), failing loudly on error."""
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
     with tempfile.NamedTemporaryFile("r", suffix=".time") as stats:
         if TIME.exists():
@@ -116,7 +116,7 @@ def measure(command: list[str], cwd: Path | None = None) -> Sample:
         if "Maximum resident set size" in line:
             rss = int(line.rsplit(":", 1)[1])
     # The largest process's peak (time -v), or the whole tree's sampled peak when larger:
-    # `run` stages packages in worker processes, whose memory adds to the main one's.
+    # a command that starts child processes is measured with their memory.
     return Sample(wall=wall, rss_kb=max(rss, tree_kb), stdout=stdout)
 
 
@@ -568,7 +568,7 @@ def write_results(bench: Bench, load_start: tuple, load_end: tuple, started: dat
         "`floor`: one plain polars query per table (`benchmarks/floor.py`); `run:N`: `datashare run` with N "
         "agreements (validation included); `pandas`: one partner's comparison in pandas "
         "(`benchmarks/pandas_ref.py`). Rows/s is total input rows / median wall time. Peak RSS is the "
-        "command's whole process tree (the worker processes that stage packages included), sampled "
+        "command's whole process tree (any child process included), sampled "
         "every 0.1 s, or its largest process's peak when that is higher.",
         "",
         "| students | format | command | runs | wall s | peak RSS GB | rows/s (median) |",

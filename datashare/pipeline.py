@@ -102,10 +102,9 @@ def release(
     before the extract is read, and held until the packages are in place; what interrupted
     runs left is removed once it is held (see :mod:`datashare._cleanup`).
 
-    ``processes``: stage the packages of a large run (16 agreements or more) in two worker
-    processes, which draws the partners' reports on two cores. The program must then start
-    from an ``if __name__ == "__main__":`` block (the workers are spawned and import its
-    main module); ``datashare run`` does this.
+    ``processes`` is accepted so that programs written for an earlier version keep working,
+    and has no effect: the packages are staged in two threads (see
+    :data:`~datashare.package.publish.STAGE_WORKERS`).
     """
     say = progress or (lambda _message: None)
     timings: dict[str, float] = {}
@@ -197,7 +196,6 @@ def release(
                 progress=say,
                 input_sha256=inputs,
                 warnings=warnings,
-                processes=processes,
             )
         finally:
             if owned:

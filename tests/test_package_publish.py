@@ -10,7 +10,6 @@ import dataclasses
 import importlib
 import json
 import socket
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +21,7 @@ from datashare.errors import OutputCheckFailed, PackageError, PackageExists
 from datashare.package.audit import verify_audit
 from datashare.package.check import check_release, check_releases
 from datashare.package.publish import publish
-from datashare.package.sign import generate_signing_keys, load_private_key
+from datashare.package.sign import generate_signing_keys
 from datashare.package.verify import verify
 
 publish_module = importlib.import_module("datashare.package.publish")
@@ -252,40 +251,10 @@ def _partners(out: Path) -> dict[str, bytes]:
     return {k: v for k, v in _snapshot(out / "partners").items() if not k.endswith(".tar.age")}
 
 
-def test_packages_staged_in_worker_processes_match_those_staged_in_threads(
-    tmp_path: Path, inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+def test_a_package_failing_while_staged_fails_the_run_with_its_own_error(
+    tmp_path: Path, inputs: dict[str, Path]
 ) -> None:
-    generate_signing_keys(tmp_path / "sign.pem", tmp_path / "sign.pub")
-    partner = pyrage.x25519.Identity.generate()
-    releases = [
-        release(recipients=(str(partner.to_public()),)),
-        release("hope-2025-2026", "hope", individual=False),
-        release("sol-2025-2026", "sol"),
-    ]
-    with publish_module._stager(len(releases), processes=True) as pool:
-        assert isinstance(pool, ThreadPoolExecutor)  # too few packages to pay for a process
-    threads = _run(tmp_path / "threads", inputs, releases, signing_key=tmp_path / "sign.pem", processes=True)
-    monkeypatch.setattr(publish_module, "PROCESS_STAGING_FROM", len(releases))
-    with publish_module._stager(len(releases), processes=False) as pool:
-        assert isinstance(pool, ThreadPoolExecutor)  # a program's default: its script may lack a main guard
-    with publish_module._stager(len(releases), processes=True) as pool:
-        assert isinstance(pool, ProcessPoolExecutor)
-    processes = _run(tmp_path / "processes", inputs, releases, signing_key=tmp_path / "sign.pem", processes=True)
-    assert [p.status for p in processes.packages] == ["new", "new", "new"]
-    assert _partners(tmp_path / "processes") == _partners(tmp_path / "threads")
-    assert (tmp_path / "processes" / "district" / "run_report.json").read_bytes() == (
-        tmp_path / "threads" / "district" / "run_report.json"
-    ).read_bytes()
-    for package in processes.packages:
-        verify(package.path, public_key=tmp_path / "sign.pub")
-    assert processes.packages[0].encrypted is not None and processes.packages[0].encrypted.is_file()
-    assert threads.packages[1].release == processes.packages[1].release
-
-
-def test_a_package_failing_in_a_worker_process_fails_the_run_with_its_own_error(
-    tmp_path: Path, inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The worker's exception comes back as itself, and the packages staged before it (the
+    """The staging thread's exception comes back as itself, and the packages staged before it (the
     failing one is signed and complete when encryption refuses it) are all removed."""
     out = tmp_path / "out"
     _run(out, inputs, [release("old-2025-2026", "old", individual=False)])
@@ -293,9 +262,8 @@ def test_a_package_failing_in_a_worker_process_fails_the_run_with_its_own_error(
     generate_signing_keys(tmp_path / "k.pem", tmp_path / "k.pub")
     bad = release("hope-2025-2026", "hope", individual=False, recipients=("age1notakey",))
     releases = [release(), bad, release("sol-2025-2026", "sol")]
-    monkeypatch.setattr(publish_module, "PROCESS_STAGING_FROM", len(releases))
     with pytest.raises(PackageError) as failed:
-        _run(out, inputs, releases, signing_key=tmp_path / "k.pem", processes=True)
+        _run(out, inputs, releases, signing_key=tmp_path / "k.pem")
     assert type(failed.value) is PackageError
     assert str(failed.value) == (
         "delivery.age_recipients: entry 1 is not an age X25519 public key (expected a string starting with age1...)"
@@ -304,14 +272,3 @@ def test_a_package_failing_in_a_worker_process_fails_the_run_with_its_own_error(
     assert sorted(p.name for p in (out / "partners").iterdir()) == ["old"]
     assert not list(out.glob(".staging-*"))
     assert verify_audit(out / "district" / "audit.jsonl").entries == 1
-
-
-def test_a_worker_refuses_a_signing_key_changed_during_the_run(tmp_path: Path) -> None:
-    """A worker reads the signing key from its file; if it is no longer the key the run
-    checked (its public half differs), the worker refuses to start."""
-    generate_signing_keys(tmp_path / "a.pem", tmp_path / "a.pub")
-    generate_signing_keys(tmp_path / "b.pem", tmp_path / "b.pub")
-    checked = publish_module._public_bytes(load_private_key(tmp_path / "a.pem"))
-    publish_module._worker_key(tmp_path / "a.pem", checked)
-    with pytest.raises(PackageError, match="the signing key file changed during the run"):
-        publish_module._worker_key(tmp_path / "b.pem", checked)

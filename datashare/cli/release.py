@@ -116,7 +116,7 @@ def register(app: typer.Typer, *, keys_app: typer.Typer, audit_app: typer.Typer)
         with user_errors(), _progress(quiet) as say:
             result = release(
                 extract=extract, agreements=agreements, key_file=key_file, as_of=date, out=out,
-                signing_key=signing_key, replace=replace, operator=operator, progress=say, processes=True,
+                signing_key=signing_key, replace=replace, operator=operator, progress=say,
             )
         _print_result(result)
 

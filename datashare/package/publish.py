@@ -3,9 +3,7 @@
 The outgoing tables of every release are checked together (great-expectations, one
 validation per template and table, see :func:`~datashare.package.check.check_releases`)
 while every package is written, signed and encrypted under ``OUT/.staging-<random>/`` (a
-private folder on the same file system as the destination): two at a time, in two worker
-processes when the run has :data:`PROCESS_STAGING_FROM` packages or more, else in two
-threads (see :func:`_stager`).
+private folder on the same file system as the destination), two at a time in two threads.
 A blocked check stops the run and removes the staging folder: nothing staged is ever
 moved. Only when the check passes and every package is complete are they moved into
 ``OUT/partners/<partner_id>/<agreement_id>/`` by ``rename``, together with the new
@@ -28,17 +26,14 @@ verify): identical is reported ``unchanged`` and left alone; different is refuse
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import getpass
 import json
-import multiprocessing
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +41,7 @@ import polars as pl
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from datashare._private import restrict_tree
-from datashare.errors import DatashareError, PackageError, PackageExists, ReleaseError
+from datashare.errors import DatashareError, PackageExists, ReleaseError
 from datashare.package.audit import AuditResult, append_entries, verify_audit
 from datashare.package.bag import (
     MANIFEST,
@@ -68,16 +63,11 @@ from datashare.release.types import PartnerRelease
 Progress = Callable[[str], None]
 
 STAGE_WORKERS = 2
-"""Packages staged at once (at most one per core)."""
-PROCESS_STAGING_FROM = 16
-"""From this many packages on, they are staged in worker processes rather than threads.
-
-A worker process costs about a second of CPU to start (interpreter and polars), mostly
-hidden behind the output check; it pays where staging holds the GIL. Measured on 2 cores
-at 100,000 students when the reports' charts were drawn with matplotlib (check and
-staging, medians of 3): 2 packages took 0.96 s in threads and 1.28 s in processes, 10
-took 1.38 s and 1.55 s, 20 took 2.03 s and 1.90 s.
-"""
+"""Packages staged at once (at most one per core), in threads: writing Parquet, hashing and
+encrypting release the GIL. The packages of a run of 16 or more agreements were staged in
+worker processes while each report's charts were drawn with matplotlib, which held the
+GIL; with the charts written directly, processes no longer staged faster (200 packages at
+a million students: 10.2 s in processes, 10.1 s in threads)."""
 
 
 @dataclass(frozen=True)
@@ -125,15 +115,12 @@ def publish(
     progress: Progress | None = None,
     input_sha256: Mapping[str, str] | None = None,
     warnings: Sequence[str] = (),
-    processes: bool = False,
 ) -> PublishResult:
     """Check every release, write, sign and encrypt them, then move them all into ``out`` or none.
 
     ``input_sha256``: the extract files' sha256 when the caller has already computed them.
     ``warnings`` (that did not stop the run) go into ``run_report.json``. Every staged file
     is made private (:func:`~datashare._private.restrict_tree`) before it is moved.
-    ``processes``: stage :data:`PROCESS_STAGING_FROM` packages or more in worker processes
-    (see :func:`_stager`).
     """
     out = Path(out)
     say = progress or (lambda _message: None)
@@ -166,13 +153,10 @@ def publish(
             for r in releases
             if r.ledger is not None and r.roster is not None
         }
-        stager = _stager(len(releases), processes, signing_key, private_key)
-        with stager as pool, ThreadPoolExecutor(max_workers=1) as ledger_pool:
-            by_process = isinstance(pool, ProcessPoolExecutor)
+        workers = min(STAGE_WORKERS, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as ledger_pool:
             staged = [
-                pool.submit(_stage_in_worker, _for_worker(release), staging / str(index))
-                if by_process
-                else pool.submit(_stage, release, staging / str(index), private_key)
+                pool.submit(_stage, release, staging / str(index), private_key)
                 for index, release in enumerate(releases)
             ]
             ledger = ledger_pool.submit(
@@ -181,7 +165,7 @@ def publish(
             try:
                 check_releases(releases, raw_student_ids, root / "district" / "checks")
                 plans = [
-                    _plan(release, *_result(future), out)
+                    _plan(release, *future.result(), out)
                     for release, future in zip(releases, staged, strict=True)
                 ]
                 staged_ledger = ledger.result()
@@ -222,63 +206,6 @@ def publish(
     )
 
 
-def _stager(
-    count: int, processes: bool, signing_key: Path | None = None, private_key: Ed25519PrivateKey | None = None
-) -> Executor:
-    """Two worker processes, when the caller allows them, for :data:`PROCESS_STAGING_FROM`
-    packages or more on a machine with two cores; else two threads (one on one core).
-
-    The processes are spawned, never forked (polars runs threads of its own), and a spawned
-    process imports the caller's main module: a script without an
-    ``if __name__ == "__main__":`` guard would run again in each. So processes are the
-    command line's choice (``datashare run``), and a program's only when it asks
-    (``release(..., processes=True)``): an existing script keeps working as it did.
-    Each worker reads the signing key from its file once (:func:`_worker_key`).
-    """
-    workers = min(STAGE_WORKERS, os.cpu_count() or 1)
-    if processes and workers > 1 and count >= PROCESS_STAGING_FROM:
-        public = _public_bytes(private_key) if private_key is not None else None
-        return ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_key,
-            initargs=(signing_key, public),
-        )
-    return ThreadPoolExecutor(max_workers=workers)
-
-
-_WORKER_KEY: list[Ed25519PrivateKey] = []
-"""The signing key of a worker process (none when packages are not signed)."""
-
-
-def _public_bytes(key: Ed25519PrivateKey) -> bytes:
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-
-    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def _worker_key(signing_key: Path | None, public: bytes | None) -> None:
-    """Read the signing key in a worker, once: the key is never copied between processes.
-    A key file changed since the run checked it is refused (its public half differs)."""
-    if signing_key is None:
-        return
-    key = load_private_key(signing_key)
-    if _public_bytes(key) != public:
-        raise PackageError(f"{signing_key}: the signing key file changed during the run; nothing was published")
-    _WORKER_KEY[:] = [key]
-
-
-def _for_worker(release: PartnerRelease) -> PartnerRelease:
-    """``release`` without what staging does not read (the ledger's records and roster,
-    several MB each), so that little is copied to a worker process."""
-    return dataclasses.replace(release, ledger=None, roster=None)
-
-
-def _stage_in_worker(release: PartnerRelease, folder: Path) -> tuple[Path, Path | None]:
-    """:func:`_stage` in a worker process, with the key its initializer read."""
-    return _stage(release, folder, _WORKER_KEY[0] if _WORKER_KEY else None)
-
-
 def _stage(
     release: PartnerRelease, folder: Path, private_key: Ed25519PrivateKey | None
 ) -> tuple[Path, Path | None]:
@@ -293,20 +220,6 @@ def _stage(
     if recipients:
         encrypted = encrypt_package(bag, recipients, folder / f"{release.agreement_id}.tar.age")
     return bag, encrypted
-
-
-def _result(future: Future[tuple[Path, Path | None]]) -> tuple[Path, Path | None]:
-    """The staged paths, or the stage's own exception (a worker process's comes back as
-    the same type with the same message)."""
-    try:
-        return future.result()
-    except BrokenProcessPool as exc:
-        # Every package still pending fails alike: which one the dead worker held is unknown.
-        raise ReleaseError(
-            f"a process staging the packages ended abruptly ({exc}); nothing was published. Out of "
-            "memory, killed, a signing key file changed during the run, or a program that calls "
-            "datashare.release(processes=True) without an `if __name__ == \"__main__\":` guard"
-        ) from None
 
 
 def _plan(release: PartnerRelease, bag: Path, encrypted: Path | None, out: Path) -> _Plan:
