@@ -266,26 +266,41 @@ def test_sigkill_at_several_points_then_a_rerun_cleans_up(district, tmp_path: Pa
     removes what the previous one left; a last full run leaves nothing and covers all."""
     out = tmp_path / "out"
     left: list[Path] = []
+    # Staging two small packages takes milliseconds, too short to catch by polling: that run
+    # kills itself when bagit starts on a package whose files are already in staging.
+    staging_kill = (sys.executable, "-c", _KILL_WHEN_BAGGING)
     points = [
-        ("an extract copy on disk", lambda log: lambda: _copy_holds_a_table(tmpdir_)),
-        ("the release computed", lambda log: _logged(log, "computing 2 release(s)")),
-        ("packages being staged", lambda log: lambda: _staging_holds_a_file(out)),
+        ("an extract copy on disk", (), lambda run, log: lambda: _copy_holds_a_table(tmpdir_)),
+        ("the release computed", (), lambda run, log: _logged(log, "computing 2 release(s)")),
+        ("packages being staged", staging_kill, lambda run, log: lambda: run.poll() == -signal.SIGKILL),
     ]
-    for number, (_name, condition) in enumerate(points):
+    for number, (_name, prefix, condition) in enumerate(points):
         log = tmp_path / f"run-{number}.log"
-        run = _start_run(district, out, tmpdir_, log)
-        _wait_for(run, condition(log))
+        run = _start_run(district, out, tmpdir_, log, *prefix)
+        _wait_for(run, condition(run, log))
         _kill(run)
         copies = _copies(tmpdir_)
         assert not set(copies) & set(left), "a run did not remove the copy a killed run left"
         assert copies, "the killed run left no copy: the point was not reached"
         left = copies
     assert _staging(out), "the run killed while staging left no staging folder"
+    assert _staging_holds_a_file(out), "the run was killed before it staged a file"
     assert not (out / "partners").exists()
     result = _release(district, out)
     assert {p.status for p in result.published.packages} == {"new"}
     _assert_clean_and_covered(out, tmpdir_)
 
+
+_KILL_WHEN_BAGGING = """
+import os, signal, sys
+import bagit
+def make_bag(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+bagit.make_bag = make_bag
+from datashare.cli import main
+sys.argv = ["datashare", *sys.argv[1:]]
+main()
+"""
 
 _KILL_AFTER_FIRST_MOVE = """
 import os, signal, sys
