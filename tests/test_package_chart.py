@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from package_fixtures import aggregate_table, release
@@ -93,5 +94,19 @@ def test_ticks_are_round_steps_that_cover_the_values(top: float) -> None:
     assert math.isclose(step, min(s for s in steps if s * 5 >= top * (1 - 1e-9)), rel_tol=1e-9)
 
 
-def test_the_same_rows_give_the_same_bytes() -> None:
-    assert render_report(release()) == render_report(release())
+def test_a_control_character_in_a_name_keeps_the_chart_well_formed_xml() -> None:
+    svg = bar_chart("m", [("North\x0bHigh\x01", False)], [Bar("served", 0, -1, 0, 1)],
+                    [Label(0, -1, 1, "1\x1f")], limit=2, ticks=[(0, "0")], colours=COLOURS)  # fmt: skip
+    root = ET.fromstring(svg)
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "North\ufffdHigh\ufffd" in texts and "1\ufffd" in texts
+
+
+@pytest.mark.parametrize(
+    ("bar", "limit"),
+    [(Bar("served", 0, -1, 0, float("nan")), 2), (Bar("served", 0, -1, 0, -1), 2),
+     (Bar("comparison", 0, 1, 1.5, 1), 2), (Bar("served", 0, -1, 0, 1), 0)],
+)  # fmt: skip
+def test_a_bar_that_cannot_be_drawn_is_refused(bar: Bar, limit: float) -> None:
+    with pytest.raises(ValueError, match="chart m"):
+        bar_chart("m", [("North", False)], [bar], [], limit=limit, ticks=[(0, "0")], colours=COLOURS)

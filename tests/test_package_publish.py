@@ -246,11 +246,6 @@ def test_packages_staged_two_at_a_time_from_a_relative_out_folder(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["district", "partners"]
 
 
-def _partners(out: Path) -> dict[str, bytes]:
-    """Every file under ``partners/`` but the encrypted copies (age encryption is randomized)."""
-    return {k: v for k, v in _snapshot(out / "partners").items() if not k.endswith(".tar.age")}
-
-
 def test_a_package_failing_while_staged_fails_the_run_with_its_own_error(
     tmp_path: Path, inputs: dict[str, Path]
 ) -> None:

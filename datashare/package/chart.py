@@ -9,13 +9,15 @@ a chart costs well under a millisecond; drawn by a plotting library it cost abou
 district releases to hundreds of partners (see the README, "Performance").
 
 Every text comes from the caller already shortened and is escaped here (school names come
-from the SIS). Ids (the hatch patterns) carry the metric's name, so the charts of one page
+from the SIS); a control character XML does not allow becomes U+FFFD, so the chart stays
+well-formed XML wherever it is read. Ids (the hatch patterns) carry the metric's name, so the charts of one page
 never share an id. The same rows give the same bytes.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,6 +70,14 @@ def nice_ticks(top: float, bins: int = 5) -> list[float]:
     return [round(i * step, 10) for i in range(count + 1)]
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    """Text content: escaped, with the characters XML 1.0 forbids replaced."""
+    return str(escape(_NOT_XML.sub("\ufffd", value)))
+
+
 def _n(value: float) -> str:
     """A coordinate with at most two decimals and no trailing zeros."""
     text = f"{value:.2f}".rstrip("0").rstrip(".")
@@ -85,7 +95,15 @@ def bar_chart(
     colours: dict[str, str],
 ) -> str:
     """The SVG of a chart with one row per ``(school name, bold)`` in ``schools``, top down;
-    the value axis runs from 0 to ``limit``. ``name`` makes the chart's ids unique in a page."""
+    the value axis runs from 0 to ``limit``. ``name`` makes the chart's ids unique in a page.
+
+    Raises ``ValueError`` for a bar that is not finite or runs backwards, or a limit that
+    is not positive: such a chart would be invalid SVG, and its figures a mistake upstream."""
+    if not (math.isfinite(limit) and limit > 0):
+        raise ValueError(f"chart {name}: the axis limit must be a positive number, not {limit!r}")
+    for bar in bars:
+        if not (math.isfinite(bar.start) and math.isfinite(bar.end) and 0 <= bar.start <= bar.end):
+            raise ValueError(f"chart {name}: a bar must run forwards from 0 or more, not {bar.start!r} to {bar.end!r}")
     rows = len(schools)
     plot_height = ROW * rows + 7.2
     height = _TOP + plot_height + _BOTTOM
@@ -121,7 +139,7 @@ def bar_chart(
         at = _n(x(value))
         out.append(f'<line x1="{at}" y1="{_n(_TOP)}" x2="{at}" y2="{_n(base)}" stroke="{_GRID}" stroke-width="0.6"/>')
         out.append(f'<line x1="{at}" y1="{_n(base)}" x2="{at}" y2="{_n(base + 3.5)}" stroke="{_AXIS}" stroke-width="0.8"/>')
-        out.append(f'<text x="{at}" y="{_n(base + 14)}" text-anchor="middle" fill="{_AXIS}">{escape(text)}</text>')
+        out.append(f'<text x="{at}" y="{_n(base + 14)}" text-anchor="middle" fill="{_AXIS}">{_text(text)}</text>')
     for bar in bars:
         left, top = x(bar.start), y(bar.row, bar.side) - thick / 2
         box = f'x="{_n(left)}" y="{_n(top)}" width="{_n(x(bar.end) - left)}" height="{_n(thick)}"'
@@ -136,13 +154,13 @@ def bar_chart(
         style = f' fill="{_AXIS}" font-style="italic"' if label.muted else f' fill="{_TEXT}"'
         out.append(
             f'<text x="{_n(x(label.x))}" y="{_n(y(label.row, label.side))}" dy="0.35em" font-size="8" '
-            f'text-anchor="{label.anchor}"{style}>{escape(label.text)}</text>'
+            f'text-anchor="{label.anchor}"{style}>{_text(label.text)}</text>'
         )
     names = _n(_LEFT - 0.02 * _PLOT)
     for row, (school, bold) in enumerate(schools):
         weight = ' font-weight="bold"' if bold else ""
         out.append(
-            f'<text x="{names}" y="{_n(y(row))}" dy="0.35em" text-anchor="end" fill="{_TEXT}"{weight}>{escape(school)}</text>'
+            f'<text x="{names}" y="{_n(y(row))}" dy="0.35em" text-anchor="end" fill="{_TEXT}"{weight}>{_text(school)}</text>'
         )
     out.append(
         f'<path d="M{_n(_LEFT)},{_n(_TOP)} V{_n(base)} H{_n(_LEFT + _PLOT)}" fill="none" stroke="{_AXIS}" stroke-width="0.8"/>'

@@ -139,7 +139,6 @@ def publish(
     # Absolute paths only from here: bagit changes the working directory while it makes a
     # bag (one at a time, see datashare.package.bag), and bags are made in other threads.
     root = Path(os.path.abspath(out))
-    signing_key = Path(os.path.abspath(signing_key)) if signing_key is not None else None
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
         say(f"checking and staging {len(releases)} package(s)")

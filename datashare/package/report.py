@@ -277,9 +277,9 @@ def _escape(text: pl.Expr) -> pl.Expr:
 def _drawn(rows: pl.DataFrame) -> pl.Series:
     """The rows (``_order``) the charts draw, for every metric at once.
 
-    Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and its
-    cost: a report's time is nearly all text layout, per drawn school) would grow with the
-    district while telling program staff little, so it draws the ``ALL`` row and the
+    Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and the
+    page's size, a few elements per drawn school) would grow with the district while telling
+    program staff little, so it draws the ``ALL`` row and the
     schools with the most served students among those with a published figure (ties in
     table order); the table still lists every school.
     """
