@@ -50,6 +50,12 @@ def _run(district: dict[str, Path], out: Path, as_of: dt.date, **kwargs: object)
     )
 
 
+def _released_students(package: Path) -> int:
+    """Students in a package's individual records (none for an aggregate-only agreement)."""
+    students = package / "data" / "individual" / "students.parquet"
+    return pl.read_parquet(students)["student_key"].n_unique() if students.exists() else 0
+
+
 @pytest.fixture(scope="module")
 def year(district: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """October, January and June releases of the example agreements into one OUT; each
@@ -64,11 +70,7 @@ def year(district: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
             pl.read_csv(el_centro / "withdrawn.csv") if (el_centro / "withdrawn.csv").exists() else None
         )
         kept[as_of]["students"] = pl.read_parquet(el_centro / "individual" / "students.parquet")
-        kept[as_of]["released"] = {  # an agreement without individual records has no such file
-            p.agreement_id: pl.read_parquet(files[0])["student_key"].n_unique() if files else 0
-            for p in result.published.packages
-            for files in [list(p.path.glob("data/individual/students.parquet"))]
-        }
+        kept[as_of]["released"] = {p.agreement_id: _released_students(p.path) for p in result.published.packages}
     return {"out": out, "kept": kept}
 
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from package_fixtures import aggregate_table, release
 
+from datashare.errors import PackageError
 from datashare.package.chart import WIDTH, Bar, Label, bar_chart, nice_ticks
 from datashare.package.report import COMPARISON_COLOUR, SERVED_COLOUR, render_report
 
@@ -108,5 +109,5 @@ def test_a_control_character_in_a_name_keeps_the_chart_well_formed_xml() -> None
      (Bar("comparison", 0, 1, 1.5, 1), 2), (Bar("served", 0, -1, 0, 1), 0)],
 )  # fmt: skip
 def test_a_bar_that_cannot_be_drawn_is_refused(bar: Bar, limit: float) -> None:
-    with pytest.raises(ValueError, match="chart m"):
+    with pytest.raises(PackageError, match="report chart m: "):
         bar_chart("m", [("North", False)], [bar], [], limit=limit, ticks=[(0, "0")], colours=COLOURS)

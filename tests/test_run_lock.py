@@ -246,8 +246,8 @@ def test_sigterm_removes_the_extract_copy_and_the_staging_folder(district, tmp_p
         _wait_for(run, lambda: _copy_holds_a_table(tmpdir_))
         assert _copies(tmpdir_)
         run.send_signal(signal.SIGTERM)
-    else:  # staging is too quick to catch by polling: the signal comes as bagit starts a package
-        run = _start_run(district, out, tmpdir_, log, sys.executable, "-c", _TERM_WHEN_BAGGING)
+    else:
+        run = _start_run(district, out, tmpdir_, log, *_when_bagging(signal.SIGTERM))
     assert run.wait(timeout=120) == 128 + signal.SIGTERM, log.read_text()
     assert "Traceback" not in log.read_text()
     assert _copies(tmpdir_) == []
@@ -266,13 +266,10 @@ def test_sigkill_at_several_points_then_a_rerun_cleans_up(district, tmp_path: Pa
     removes what the previous one left; a last full run leaves nothing and covers all."""
     out = tmp_path / "out"
     left: list[Path] = []
-    # Staging two small packages takes milliseconds, too short to catch by polling: that run
-    # kills itself when bagit starts on a package whose files are already in staging.
-    staging_kill = (sys.executable, "-c", _KILL_WHEN_BAGGING)
     points = [
         ("an extract copy on disk", (), lambda run, log: lambda: _copy_holds_a_table(tmpdir_)),
         ("the release computed", (), lambda run, log: _logged(log, "computing 2 release(s)")),
-        ("packages being staged", staging_kill, lambda run, log: lambda: run.poll() == -signal.SIGKILL),
+        ("packages being staged", _when_bagging(signal.SIGKILL), lambda run, log: lambda: run.poll() == -signal.SIGKILL),
     ]
     for number, (_name, prefix, condition) in enumerate(points):
         log = tmp_path / f"run-{number}.log"
@@ -291,30 +288,30 @@ def test_sigkill_at_several_points_then_a_rerun_cleans_up(district, tmp_path: Pa
     _assert_clean_and_covered(out, tmpdir_)
 
 
-_TERM_WHEN_BAGGING = """
-import os, signal, sys
+_SIGNAL_WHEN_BAGGING = """
+import os, signal, sys, tempfile
+from pathlib import Path
 import bagit
+sent = signal.Signals[sys.argv[1]]
 original = bagit.make_bag
 def make_bag(dest, *args, **kwargs):
-    assert any(p.is_file() for p in __import__("pathlib").Path(dest).rglob("*"))
-    os.kill(os.getpid(), signal.SIGTERM)
+    # The point is reached: the extract's copy and a package's files are on disk.
+    assert any((Path(tempfile.gettempdir()) / f"datashare-{os.getuid()}").iterdir())
+    assert any(p.is_file() for p in Path(dest).rglob("*"))
+    os.kill(os.getpid(), sent)
     return original(dest, *args, **kwargs)
 bagit.make_bag = make_bag
 from datashare.cli import main
-sys.argv = ["datashare", *sys.argv[1:]]
+sys.argv = ["datashare", *sys.argv[2:]]
 main()
 """
 
-_KILL_WHEN_BAGGING = """
-import os, signal, sys
-import bagit
-def make_bag(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)
-bagit.make_bag = make_bag
-from datashare.cli import main
-sys.argv = ["datashare", *sys.argv[1:]]
-main()
-"""
+
+def _when_bagging(sent: signal.Signals) -> tuple[str, ...]:
+    """A run's command prefix: the run sends itself ``sent`` as bagit starts a package
+    (staging two small packages takes milliseconds, too short to catch by polling)."""
+    return (sys.executable, "-c", _SIGNAL_WHEN_BAGGING, sent.name)
+
 
 _KILL_AFTER_FIRST_MOVE = """
 import os, signal, sys

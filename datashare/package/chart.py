@@ -10,8 +10,8 @@ district releases to hundreds of partners (see the README, "Performance").
 
 Every text comes from the caller already shortened and is escaped here (school names come
 from the SIS); a control character XML does not allow becomes U+FFFD, so the chart stays
-well-formed XML wherever it is read. Ids (the hatch patterns) carry the metric's name, so the charts of one page
-never share an id. The same rows give the same bytes.
+well-formed XML wherever it is read. Ids (the hatch patterns) carry the metric's name, so
+the charts of one page never share an id. The same rows give the same bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import escape
+
+from datashare.errors import PackageError
 
 WIDTH = 518.4
 """Points (7.2 inches)."""
@@ -97,13 +99,16 @@ def bar_chart(
     """The SVG of a chart with one row per ``(school name, bold)`` in ``schools``, top down;
     the value axis runs from 0 to ``limit``. ``name`` makes the chart's ids unique in a page.
 
-    Raises ``ValueError`` for a bar that is not finite or runs backwards, or a limit that
-    is not positive: such a chart would be invalid SVG, and its figures a mistake upstream."""
+    Raises :class:`PackageError` for a bar that is not finite or runs backwards, or a limit
+    that is not positive: such a chart would be invalid SVG, and its figures a mistake
+    upstream, so the run stops (fail closed) with a message rather than a traceback."""
     if not (math.isfinite(limit) and limit > 0):
-        raise ValueError(f"chart {name}: the axis limit must be a positive number, not {limit!r}")
+        raise PackageError(f"report chart {name}: the axis limit must be a positive number, not {limit!r}")
     for bar in bars:
         if not (math.isfinite(bar.start) and math.isfinite(bar.end) and 0 <= bar.start <= bar.end):
-            raise ValueError(f"chart {name}: a bar must run forwards from 0 or more, not {bar.start!r} to {bar.end!r}")
+            raise PackageError(
+                f"report chart {name}: a bar must run forwards from 0 or more, not {bar.start!r} to {bar.end!r}"
+            )
     rows = len(schools)
     plot_height = ROW * rows + 7.2
     height = _TOP + plot_height + _BOTTOM
