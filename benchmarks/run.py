@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -166,11 +167,11 @@ def stage_times(stdout: str) -> dict[str, float]:
 
 def _stage_name(name: str) -> str:
     """One name per stage whatever the run: names that carry a count are shortened."""
-    if name.startswith("computing "):
-        return "computing the releases"
+    if name.startswith("computing "):  # "computing 20 release(s) as of ...: summarizing the extract"
+        return "computing the releases: " + name.partition(": ")[2] if ": " in name else "computing the releases"
     if name.startswith("checking and staging"):
-        return "checking the outgoing tables and staging the packages"
-    return name
+        return "checking the outgoing tables (packages staged meanwhile)"
+    return re.sub(r" of \d+ (agreement|partner)\(s\)$", "", name)
 
 
 # --------------------------------------------------------------------------- districts

@@ -162,7 +162,7 @@ def release(
         try:
             lap("validate")
 
-            say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}")
+            say(f"computing {len(loaded)} release(s) as of {as_of.isoformat()}: summarizing the extract")
             tables = dict(data.tables)
             school_ids = set(tables["schools"].select("school_id").collect().get_column("school_id").to_list())
             refuse_against_extract(loaded, as_of, school_year=data.school_year.label, school_ids=school_ids)
@@ -180,11 +180,11 @@ def release(
                 prepared = prepare(tables, data.school_year)
             warnings = partner_warnings(loaded, prepared.contacts.get_column("partner_id").unique().to_list())
             releases = release_all(
-                prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs), codes=codes.result()
+                prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs), codes=codes.result(),
+                progress=say,
             )
             lap("compute")
 
-            say("checking, packaging and signing")
             published = publish(
                 releases,
                 Path(out),

@@ -145,6 +145,29 @@ def test_two_runs_give_byte_identical_data_files(released: Path, district, tmp_p
     assert digests(released) == digests(tmp_path)
 
 
+def test_a_run_reports_each_step_of_the_release_in_order(district, tmp_path: Path) -> None:
+    """An operator of a long run sees which step it is in (the CLI times each one)."""
+    said: list[str] = []
+    datashare.release(
+        extract=district["extract"], agreements=[examples_dir()], key_file=district["key"],
+        as_of=AS_OF, out=tmp_path, operator="test", progress=said.append,
+    )
+    steps = [
+        "validating the extract",
+        "computing 2 release(s) as of 2026-06-30: summarizing the extract",
+        "eligibility and consent of 2 agreement(s)",
+        "withholding records that would expose an earlier release",
+        "comparison cells and small-cell suppression",
+        "holdings audit of 2 partner(s)",
+        "pseudonyms and individual tables",
+        "gates and ledger records of each agreement",
+        "checking and staging 2 package(s)",
+        "finishing the staged packages",
+        "moving the packages into place",
+    ]
+    assert [message for message in said if message in steps] == steps
+
+
 def _out_state(out: Path) -> dict[str, str]:
     return {
         p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -163,6 +163,7 @@ def publish(
             )
             try:
                 check_releases(releases, raw_student_ids, root / "district" / "checks")
+                say("finishing the staged packages")
                 plans = [
                     _plan(release, *future.result(), out)
                     for release, future in zip(releases, staged, strict=True)

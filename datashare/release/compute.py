@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -282,6 +282,7 @@ def release_all(
     history: History | None = None,
     extract_id: str = "current",
     codes: pl.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[PartnerRelease]:
     """Every agreement's release, in the order given; those covering the same schools are
     computed together (see the module docstring), and every partner's figures and records
@@ -289,7 +290,9 @@ def release_all(
     :mod:`~datashare.release.holdings`). The agreements must have passed
     :func:`check_agreement`. ``codes``: :func:`code_table` of the extract's students, when
     the caller computed it already (it is a Python loop over every student, which a run
-    overlaps with :func:`prepare`'s queries)."""
+    overlaps with :func:`prepare`'s queries). ``progress`` is told each step as it starts
+    (a run prints each with its time, so an operator sees where a long run spends it)."""
+    say = progress or (lambda _message: None)
     history = history or History()
     by_index = {index: loaded.agreement for index, loaded in enumerate(agreements)}
     grouped: dict[frozenset[str] | None, list[int]] = {}
@@ -299,6 +302,7 @@ def release_all(
         _Group(schools, order, [by_index[i] for i in order], prepared.covered(schools))
         for schools, order in grouped.items()
     ]
+    say(f"eligibility and consent of {len(by_index)} agreement(s)")
     for group in groups:
         _gates_of(group, prepared, as_of)
 
@@ -310,6 +314,7 @@ def release_all(
     index_group = {index: group for group in groups for index in group.order}
 
     # Step 1: withhold records that would expose an earlier release's figures.
+    say("withholding records that would expose an earlier release")
     served_all = pl.concat([g.served for g in groups])
     eligible_all = served_all.filter("eligible").select(AGREEMENT_INDEX, "student_id").join(codes, on="student_id")
     candidates_all = pl.concat([g.candidates for g in groups]).join(codes, on="student_id")
@@ -349,6 +354,7 @@ def release_all(
 
     # Step 2: the comparison cells of every group, the table's own suppression, then the
     # holdings audit per partner, suppressing more until nothing small is derivable.
+    say("comparison cells and small-cell suppression")
     tables = [
         _cells(group, eligible_all.drop("student"), released_all.select(AGREEMENT_INDEX, "student_id"))
         for group in groups
@@ -394,6 +400,7 @@ def release_all(
             partner = owner.get(int(index))  # type: ignore[call-overload]
             (parts.setdefault(partner, []) if partner in earlier_by_partner else others).append(rows)
         partners = sorted(parts)
+        say(f"holdings audit of {len(partners)} partner(s)")
         audit.prepare(extract_id)
         with ThreadPoolExecutor(max_workers=2) as pool:
             done = list(pool.map(audited, partners, [pl.concat(parts[p]) for p in partners]))
@@ -408,6 +415,7 @@ def release_all(
     published = supplied(table) if table.height else table
 
     # Step 3: the individual tables of the released students.
+    say("pseudonyms and individual tables")
     keys = keys_future.result()
     individual: dict[int, dict[str, pl.DataFrame]] = {}
     for group in groups:
@@ -420,6 +428,7 @@ def release_all(
         individual.update({group.order[p]: part for p, part in built.items()})
 
     # Each agreement's rows of every frame, split once (zero-copy slices), not filtered per agreement.
+    say("gates and ledger records of each agreement")
     served_by, consent_by, candidates_by = (
         _Split(pl.concat([getattr(g, name) for g in groups])) for name in ("served", "consent", "candidates")
     )
