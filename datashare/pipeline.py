@@ -34,7 +34,7 @@ from datashare.package.publish import PublishResult, publish, recover
 from datashare.package.sign import load_private_key
 from datashare.release.admission import partner_warnings, refuse_against_extract, refuse_before_extract
 from datashare.release.compute import code_table, prepare, release_all
-from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
+from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_riders, summary_of_riders
 from datashare.release.keys import read_secret
 from datashare.release.types import PartnerRelease
 
@@ -155,7 +155,7 @@ def release(
         say("validating the extract")
         owned = not isinstance(extract, Extract)
         data = (
-            load_extract(extract, riders={"attendance": attendance_aggregations()})  # type: ignore[arg-type]
+            load_extract(extract, riders={"attendance": attendance_riders()})  # type: ignore[arg-type]
             if owned
             else extract
         )
@@ -168,7 +168,7 @@ def release(
             refuse_against_extract(loaded, as_of, school_year=data.school_year.label, school_ids=school_ids)
             if "attendance" in data.aggregates:
                 # Derive once: the validator's pass over attendance already summed each student's days.
-                tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
+                tables[ATTENDANCE_SUMMARY] = summary_of_riders(data.aggregates["attendance"])
             inputs = {name: sha256_file(Path(path)) for name, path in sorted(data.files.items())}
             # The agreements were checked against the extract just above (every refusal named at
             # once), so the shared computation is run directly rather than checking them again.

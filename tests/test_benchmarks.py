@@ -37,6 +37,26 @@ def test_smoke_run_completes_and_writes_results(smoke: tuple[int, Path, Path]) -
     assert (folder / "cache" / f"{SMOKE_SIZE}-{bench.SEED}-parquet" / "benchmark-stamp.json").is_file()
 
 
+def test_results_list_the_steps_of_the_release(smoke: tuple[int, Path, Path]) -> None:
+    _, _, results = smoke
+    stages = results.read_text().split("## Stages")[1].split("##")[0]
+    for step in ("validating the extract", "computing the releases: summarizing the extract", "holdings audit",
+                 "pseudonyms and individual tables", "checking the outgoing tables (packages staged meanwhile)"):
+        assert f"{step} " in stages, step
+
+
+def test_validation_is_timed_table_by_table(smoke: tuple[int, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import validate_tables
+
+    _, folder, _ = smoke
+    assert validate_tables.main([str(folder / "cache" / f"{SMOKE_SIZE}-{bench.SEED}-parquet")]) == 0
+    printed = capsys.readouterr().out
+    for table in ("attendance", "students", "grades", "service_contacts"):
+        assert f"_table_findings {table}\n" in printed
+    assert "load_extract in all" in printed
+    assert not hasattr(validate_tables.validate._table_findings, "__wrapped__"), "the validator was left wrapped"
+
+
 def test_pandas_reference_matches_datashare(smoke: tuple[int, Path, Path]) -> None:
     _, _, results = smoke
     text = results.read_text()

@@ -173,11 +173,11 @@ def _released_bytes(folder: Path) -> dict[str, bytes]:
 
     from datashare.extract import load_extract
     from datashare.release.compute import compute_releases
-    from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_aggregations
+    from datashare.release.derive import ATTENDANCE_SUMMARY, attendance_riders, summary_of_riders
 
-    with load_extract(folder, riders={"attendance": attendance_aggregations()}) as data:
+    with load_extract(folder, riders={"attendance": attendance_riders()}) as data:
         tables = dict(data.tables)
-        tables[ATTENDANCE_SUMMARY] = data.aggregates["attendance"].lazy()
+        tables[ATTENDANCE_SUMMARY] = summary_of_riders(data.aggregates["attendance"])
         [release] = compute_releases(tables, data.school_year, [loaded(agreement(min_cell_size=5))], SECRET, AS_OF)
     out = {}
     for name, frame in release.tables.items():

@@ -92,22 +92,43 @@ def enrolled_pairs(enrollments: pl.LazyFrame, school_year: SchoolYear) -> pl.Laz
 
 ATTENDANCE_SUMMARY = "attendance_summary"
 """Key under which ``tables`` may carry the attendance summary already computed (see
-:func:`attendance_aggregations`), e.g. by the validator's own pass over attendance."""
+:func:`attendance_riders`), e.g. by the validator's own pass over attendance."""
 
 
 def attendance_aggregations() -> list[pl.Expr]:
-    """Day counts of one student at one school, as aggregations over their attendance rows.
+    """Day counts of one student at one school, as aggregations over their attendance rows."""
+    status = pl.col("status")
+    return [
+        *attendance_riders()[:1],
+        status.is_in(PRESENT_STATUSES).sum().cast(pl.Int64).alias("days_present"),
+        *attendance_riders()[1:],
+    ]
 
-    Shared with the extract validator (``load_extract(riders=...)``), which computes them in
-    the grouped pass it makes anyway, so that daily attendance is scanned once per run.
+
+def attendance_riders() -> list[pl.Expr]:
+    """The day counts the extract validator sums in the grouped pass it makes anyway
+    (``load_extract(riders=...)``), so that daily attendance is scanned once per run;
+    :func:`summary_of_riders` turns them into the attendance summary.
+
+    The present days are not counted row by row: in a valid extract every status is one of
+    the schema's values (a missing or unknown one is an error, and the sums of an invalid
+    extract are never used), so they are the enrolled days less the absences. Testing
+    each of 173 M rows against the three present statuses cost about 1 s at a million
+    students.
     """
     status = pl.col("status")
     return [
         pl.len().cast(pl.Int64).alias("days_enrolled"),
-        status.is_in(PRESENT_STATUSES).sum().cast(pl.Int64).alias("days_present"),
         (status == "excused_absence").sum().cast(pl.Int64).alias("days_excused"),
         (status == "unexcused_absence").sum().cast(pl.Int64).alias("days_unexcused"),
     ]
+
+
+def summary_of_riders(sums: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """The attendance summary (what :func:`attendance_summary` computes) from the sums of
+    :func:`attendance_riders` over a *valid* extract."""
+    present = pl.col("days_enrolled") - pl.col("days_excused") - pl.col("days_unexcused")
+    return sums.lazy().with_columns(present.alias("days_present"))
 
 
 def attendance_summary(attendance: pl.LazyFrame, school_year: SchoolYear) -> pl.LazyFrame:
