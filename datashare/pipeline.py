@@ -177,8 +177,8 @@ def release(
                 # prepare's polars queries, which release the GIL, run.
                 student_ids = tables["students"].select("student_id").collect().get_column("student_id")
                 codes = pool.submit(code_table, student_ids, secret)
-                prepared = prepare(tables, data.school_year)
-            warnings = partner_warnings(loaded, prepared.contacts.get_column("partner_id").unique().to_list())
+                prepared = prepare(tables, data.school_year, partners=partners)
+            warnings = partner_warnings(loaded, prepared.contact_partners)
             releases = release_all(
                 prepared, loaded, secret, as_of, history=history, extract_id=extract_id(inputs), codes=codes.result(),
                 progress=say,

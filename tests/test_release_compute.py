@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from release_fixtures import SECRET, YEAR, District, agreement, release
+from release_fixtures import AS_OF, SECRET, YEAR, District, agreement, loaded, release
 
 from datashare.errors import AgreementRefused, ReleaseError
 from datashare.release.compute import prepare
@@ -145,3 +145,28 @@ def test_agreements_covering_the_same_schools_share_one_base():
     prepared = prepare(_district().tables(), YEAR)
     assert prepared.covered(None) is prepared.covered(None)
     assert prepared.covered(frozenset({"B"})).students.to_list() == [f"b{i:02d}" for i in range(15)]
+
+
+def test_prepared_for_the_run_s_partners_releases_the_same_and_refuses_another():
+    """A run prepares the contacts and consents of its own partners only: the releases are
+    the same as from the whole extract, every partner with contacts is still named (for the
+    warnings), and an agreement of a partner left out is refused rather than released empty."""
+    from datashare.release.compute import release_all
+
+    d = _district()
+    for i in range(12):
+        d.contacts("p2", f"b{i:02d}", 10)
+    d.contacts("p3", "a00", 10)
+    p1 = loaded(agreement("p1", min_cell_size=5))
+    whole = release_all(prepare(d.tables(), YEAR), [p1], SECRET, AS_OF)
+    prepared = prepare(d.tables(), YEAR, partners={"p1"})
+    assert set(prepared.contacts.get_column("partner_id")) == {"p1"}
+    assert set(prepared.consents.get_column("partner_id")) <= {"p1"}
+    assert prepared.contact_partners == ("p1", "p2", "p3")
+    [mine] = release_all(prepared, [p1], SECRET, AS_OF)
+    assert mine.gates == whole[0].gates and mine.gates["eligible"] > 0
+    assert set(mine.tables) == set(whole[0].tables)
+    for name, table in mine.tables.items():
+        assert table.equals(whole[0].tables[name]), name
+    with pytest.raises(ReleaseError, match="partner 'p2' was not among the partners"):
+        release_all(prepared, [p1, loaded(agreement("p2", min_cell_size=5))], SECRET, AS_OF)

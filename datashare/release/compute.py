@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -47,6 +47,7 @@ from datashare.release.disclosure import OUTPUT_SCHEMA, REASONS, finish, reason_
 from datashare.release.holdings import Audit, Source, published_groups, roster
 from datashare.release.eligibility import (
     contact_counts,
+    contacts_in_year,
     covered_enrolled,
     covered_students,
     rules,
@@ -94,8 +95,10 @@ class Prepared:
 
     ``students``, ``discipline`` and ``grades`` hold only ``student_id``, ``school_id``
     (not for students), ``birth_date`` (students) and releasable catalog columns, and only
-    rows of the school year. ``contacts`` holds every partner's contact counts
-    (:func:`~datashare.release.eligibility.contact_counts`).
+    rows of the school year. ``contacts`` holds the contact counts
+    (:func:`~datashare.release.eligibility.contact_counts`) and ``consents`` the consents of
+    every partner, or of ``partners`` only; ``contact_partners`` names every partner with a
+    contact in the school year (for the warnings about a partner id that matches none).
     """
 
     school_year: str
@@ -106,6 +109,8 @@ class Prepared:
     students: pl.DataFrame
     discipline: pl.DataFrame
     grades: pl.DataFrame
+    contact_partners: tuple[str, ...] = ()
+    partners: frozenset[str] | None = None
     _covered: dict[frozenset[str] | None, Covered] = field(default_factory=dict, repr=False, compare=False)
 
     def covered(self, schools: frozenset[str] | None) -> Covered:
@@ -133,30 +138,48 @@ def _catalog_columns(frame: pl.LazyFrame, table: str, keep: Sequence[str]) -> pl
     return frame.select(wanted)
 
 
-def prepare(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Prepared:
-    """Scan the extract once into the small frames every agreement's release is made of."""
+def prepare(
+    tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear, partners: Collection[str] | None = None
+) -> Prepared:
+    """Scan the extract once into the small frames every agreement's release is made of.
+
+    ``partners``: the partners of the agreements to release, when they are known; their
+    contacts and consents only are kept (a district may record contacts of far more
+    partners than one run releases to). :func:`release_all` refuses an agreement of
+    another partner.
+    """
     label = school_year.label
     in_year = pl.col("incident_date").is_between(school_year.start, school_year.end)
-    students, discipline, grades, consents, schools = pl.collect_all(
+    mine = frozenset(partners) if partners is not None else None
+    consents = tables["consents"]
+    if mine is not None:
+        consents = consents.filter(pl.col("partner_id").is_in(sorted(mine)))
+    contact_partners = contacts_in_year(tables["service_contacts"], school_year).select(pl.col("partner_id").unique())
+    students, discipline, grades, consents, schools, *named = pl.collect_all(
         [
             _catalog_columns(tables["students"], "students", ["student_id", "birth_date"]),
             _catalog_columns(tables["discipline"].filter(in_year), "discipline", ["student_id", "school_id"]),
             _catalog_columns(
                 tables["grades"].filter(pl.col("school_year") == label), "grades", ["student_id", "school_id"]
             ),
-            tables["consents"],
+            consents,
             tables["schools"].select("school_id", "school_name"),
+            *([contact_partners] if mine is not None else []),
         ]
     )
+    contacts = contact_counts(tables["service_contacts"], school_year, mine)
+    partner_ids = (named[0] if named else contacts).get_column("partner_id").drop_nulls().unique().sort()
     return Prepared(
         school_year=label,
         schools=schools.sort("school_id"),
         summaries=derive(tables, school_year),
-        contacts=contact_counts(tables["service_contacts"], school_year),
+        contacts=contacts,
         consents=consents,
         students=students,
         discipline=discipline,
         grades=grades,
+        contact_partners=tuple(partner_ids.to_list()),
+        partners=mine,
     )
 
 
@@ -295,6 +318,15 @@ def release_all(
     say = progress or (lambda _message: None)
     history = history or History()
     by_index = {index: loaded.agreement for index, loaded in enumerate(agreements)}
+    if prepared.partners is not None:
+        # Fail closed: another partner's contacts and consents were not kept, so its
+        # agreement would find nobody served and nobody consented.
+        for agreement in by_index.values():
+            if agreement.partner is not None and agreement.partner.id not in prepared.partners:
+                raise ReleaseError(
+                    f"agreement {agreement.id}: partner {agreement.partner.id!r} was not among the partners the "
+                    "extract was prepared for; prepare it for every partner of the agreements released"
+                )
     grouped: dict[frozenset[str] | None, list[int]] = {}
     for index, agreement in by_index.items():
         grouped.setdefault(covered_schools(agreement), []).append(index)
