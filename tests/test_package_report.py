@@ -215,10 +215,8 @@ def test_report_and_readme_tell_the_partner_to_destroy_withdrawn_records(tmp_pat
     assert table_schema("withdrawn", withdrawn)["primaryKey"] == ["student_key"]
 
 
-def test_a_district_of_many_schools_charts_the_largest_and_tables_them_all() -> None:
-    from datashare.package.report import CHART_SCHOOLS
-
-    count = CHART_SCHOOLS + 10
+def _many_schools(count: int):  # type: ignore[no-untyped-def]
+    """A release of one metric at ``count`` schools, the larger ones serving more students."""
     ids = [f"S{i:02d}" for i in range(count)]
     rows = {
         "school_id": [*ids, "ALL"],
@@ -239,7 +237,14 @@ def test_a_district_of_many_schools_charts_the_largest_and_tables_them_all() -> 
     agreement = rel.agreement.model_copy(
         update={"aggregate": rel.agreement.aggregate.model_copy(update={"metrics": ("attendance_rate",)})}
     )
-    page = render_report(dataclasses.replace(rel, agreement=agreement, tables={"aggregate_comparison": table}))
+    return dataclasses.replace(rel, agreement=agreement, tables={"aggregate_comparison": table})
+
+
+def test_a_district_of_many_schools_charts_the_largest_and_tables_them_all() -> None:
+    from datashare.package.report import CHART_SCHOOLS
+
+    count = CHART_SCHOOLS + 10
+    page = render_report(_many_schools(count))
     chart = page[page.index("<svg"): page.index("</svg>")]
     assert "School 24" in chart and "School 10" in chart and "School 09" not in chart  # the 15 largest
     assert page.count("<th scope=\"row\">School ") == count  # the table lists every school
@@ -258,3 +263,14 @@ def test_a_metric_without_data_reads_not_supplied() -> None:
     page = render_report(release(aggregate=table))
     assert "no data supplied" in page and 'id="reason-not_supplied"' in page
     assert str(escape(REASONS["not_supplied"])) in page
+
+
+def test_reports_made_together_equal_reports_made_one_by_one() -> None:
+    """A run makes every report's rows in one query; each page is the one its release alone gives."""
+    from datashare.package.report import CHART_SCHOOLS, report_rows
+
+    releases = [release(), _evil_release(), _many_schools(CHART_SCHOOLS + 3), release(individual=False), _many_schools(4)]
+    rows = report_rows([r.tables["aggregate_comparison"] for r in releases])
+    assert len(rows) == len(releases)
+    for rel, mine in zip(releases, rows, strict=True):
+        assert render_report(rel, mine) == render_report(rel)

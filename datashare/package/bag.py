@@ -74,11 +74,13 @@ def dumps_json(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_package(release: PartnerRelease, dest: Path) -> PackageInfo:
+def write_package(release: PartnerRelease, dest: Path, report: pl.DataFrame | None = None) -> PackageInfo:
     """Write ``release`` as a bag at ``dest`` (a new or empty folder) and return what was written.
 
     Packages may be written from several threads or processes at once when each ``dest`` is
     absolute. Nothing about the district's input files is written: the audit log records them.
+    ``report``: the rows of its report (:func:`~datashare.package.report.report_rows`), when
+    the caller made them for every package at once.
     """
     unknown = sorted(set(release.tables) - {"aggregate_comparison", *INDIVIDUAL_TABLES})
     if unknown:
@@ -113,7 +115,7 @@ def write_package(release: PartnerRelease, dest: Path) -> PackageInfo:
     (dest / "datapackage.json").write_text(
         datapackage(release.agreement, schemas, entries), encoding="utf-8", newline="\n"
     )
-    (dest / REPORT_FILE).write_text(render_report(release), encoding="utf-8", newline="\n")
+    (dest / REPORT_FILE).write_text(render_report(release, report), encoding="utf-8", newline="\n")
     (dest / "README.md").write_text(
         readme(release.agreement, tables, entries, schemas=schemas, as_of=as_of), encoding="utf-8", newline="\n"
     )

@@ -56,6 +56,7 @@ from datashare.package.check import check_releases
 from datashare.package.encrypt import encrypt_package
 from datashare.package.ledger import LEDGER_DIR, stage_ledger
 from datashare.package.overview import INDEX, district_index
+from datashare.package.report import report_rows
 from datashare.package.sign import load_private_key, sign_bag
 from datashare.package.verify import verify
 from datashare.release.types import PartnerRelease
@@ -153,9 +154,12 @@ def publish(
             if r.ledger is not None and r.roster is not None
         }
         workers = min(STAGE_WORKERS, os.cpu_count() or 1)
+        # Every report's rows in one query, before the packages are staged one by one.
+        compared = [i for i, r in enumerate(releases) if "aggregate_comparison" in r.tables]
+        reports = dict(zip(compared, report_rows([releases[i].tables["aggregate_comparison"] for i in compared])))
         with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as ledger_pool:
             staged = [
-                pool.submit(_stage, release, staging / str(index), private_key)
+                pool.submit(_stage, release, staging / str(index), private_key, reports.get(index))
                 for index, release in enumerate(releases)
             ]
             ledger = ledger_pool.submit(
@@ -207,12 +211,12 @@ def publish(
 
 
 def _stage(
-    release: PartnerRelease, folder: Path, private_key: Ed25519PrivateKey | None
+    release: PartnerRelease, folder: Path, private_key: Ed25519PrivateKey | None, report: pl.DataFrame | None = None
 ) -> tuple[Path, Path | None]:
     """Write, sign and encrypt one package under ``folder`` (absolute); return the bag and
-    the encrypted copy (``None`` without recipients)."""
+    the encrypted copy (``None`` without recipients). ``report``: see :func:`write_package`."""
     bag = folder / release.agreement_id
-    write_package(release, bag)
+    write_package(release, bag, report)
     if private_key is not None:
         sign_bag(bag, private_key)
     recipients = release.agreement.delivery.age_recipients if release.agreement.delivery else ()

@@ -80,11 +80,16 @@ class Side:
     high: float | None = None
 
 
-def render_report(release: PartnerRelease) -> str:
-    """The report's HTML text for ``release``: the same release gives the same bytes."""
+def render_report(release: PartnerRelease, rows: pl.DataFrame | None = None) -> str:
+    """The report's HTML text for ``release``: the same release gives the same bytes.
+
+    ``rows``: its comparison table as :func:`report_rows` gives it, when the caller made
+    them for many releases at once (a run does, for all its packages)."""
     agreement = release.agreement
     table = release.tables.get("aggregate_comparison")
-    metrics, codes = _metrics(release, table) if table is not None else ([], [])
+    if table is not None and rows is None:
+        [rows] = report_rows([table])
+    metrics, codes = _metrics(release, rows) if rows is not None else ([], [])
     seen = sorted(codes, key=lambda c: (list(REASONS).index(c) if c in REASONS else len(REASONS), c))
     individual = agreement.individual is not None
     enrolled = int(release.gates.get("enrolled", 0)) or 1
@@ -147,19 +152,36 @@ def _schools(table: pl.DataFrame) -> list[str]:
     return names.get_column("school_name").to_list()
 
 
-def _metrics(release: PartnerRelease, table: pl.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each metric's table rows (schools in file order, ``ALL`` last) as markup and its chart,
-    and every reason code the report shows.
+def report_rows(tables: Sequence[pl.DataFrame]) -> list[pl.DataFrame]:
+    """Each comparison table's rows as its report shows them: schools in file order and
+    ``ALL`` last, each row classified and written as markup (:func:`_classified`), and
+    ``_drawn`` marking the rows its charts draw (:func:`_drawn`).
 
-    The table can list hundreds of schools per metric, so its rows are classified and
-    written as markup by polars over the whole table at once; only the rows a chart draws
-    (at most :data:`CHART_SCHOOLS` and ``ALL``) become :class:`Side` objects in Python.
+    Many tables are done in one query: the table can list hundreds of schools per metric,
+    and a run has hundreds of packages, whose reports cost polars a dozen small queries
+    each when made one by one.
+    """
+    if not tables:
+        return []
+    numbered = [
+        table.with_row_index("_order").with_columns(pl.lit(position, dtype=pl.UInt32).alias("_table"))
+        for position, table in enumerate(tables)
+    ]
+    every = pl.concat(numbered, how="vertical_relaxed") if len(numbered) > 1 else numbered[0]
+    ordered = _drawn(_classified(every.sort("_table", pl.col("school_id") == "ALL", "_order")))
+    parts = ordered.partition_by("_table", as_dict=True, include_key=False)
+    return [parts.get((position,), ordered.clear().drop("_table")) for position in range(len(tables))]
+
+
+def _metrics(release: PartnerRelease, ordered: pl.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each metric's table rows (``ordered``: see :func:`report_rows`) as markup and its
+    chart, and every reason code the report shows. Only the rows a chart draws (at most
+    :data:`CHART_SCHOOLS` and ``ALL``) become :class:`Side` objects in Python.
     """
     assert release.agreement.aggregate is not None
-    ordered = _classified(table.with_row_index("_order").sort(pl.col("school_id") == "ALL", "_order"))
     seen = ordered.select(pl.col("_codes").explode().drop_nulls().unique()).to_series().to_list()
     parts = ordered.partition_by("metric", as_dict=True, include_key=True)
-    drawn = ordered.filter(pl.col("_order").is_in(_drawn(ordered).implode())).partition_by("metric", as_dict=True)
+    drawn = ordered.filter("_drawn").partition_by("metric", as_dict=True)
     out = []
     for metric in release.agreement.aggregate.metrics:
         part = parts.get((metric,), ordered.clear())
@@ -274,8 +296,9 @@ def _escape(text: pl.Expr) -> pl.Expr:
     return text
 
 
-def _drawn(rows: pl.DataFrame) -> pl.Series:
-    """The rows (``_order``) the charts draw, for every metric at once.
+def _drawn(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with ``_drawn``: whether the charts draw the row, for every table (``_table``)
+    and metric at once.
 
     Up to :data:`CHART_SCHOOLS` schools every school is drawn. Beyond that a chart (and the
     page's size, a few elements per drawn school) would grow with the district while telling
@@ -286,13 +309,16 @@ def _drawn(rows: pl.DataFrame) -> pl.Series:
     is_all = pl.col("school_id") == "ALL"
     published = (pl.col("served_state") != "withheld") | (pl.col("comparison_state") != "withheld")
     served_n = pl.when(pl.col("served_state") != "withheld").then(pl.col("served_n")).fill_null(0)
-    few = (~is_all).sum().over("metric") <= CHART_SCHOOLS
+    chart = ["_table", "metric"]
+    few = (~is_all).sum().over(chart) <= CHART_SCHOOLS
+    indexed = rows.with_row_index("_row")
     largest = (
-        rows.filter(~is_all & published & ~few)
-        .sort("metric", served_n, "_order", descending=[False, True, False])
-        .filter(pl.int_range(pl.len()).over("metric") < CHART_SCHOOLS)
+        indexed.filter(~is_all & published & ~few)
+        .sort(*chart, served_n, "_order", descending=[False, False, True, False])
+        .filter(pl.int_range(pl.len()).over(chart) < CHART_SCHOOLS)
+        .get_column("_row")
     )
-    return pl.concat([rows.filter(is_all | few).get_column("_order"), largest.get_column("_order")])
+    return indexed.with_columns(_drawn=is_all | few | pl.col("_row").is_in(largest.implode())).drop("_row")
 
 
 def _charted(metric: str, listed: int, drawn: pl.DataFrame) -> dict[str, Any]:
