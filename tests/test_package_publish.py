@@ -267,3 +267,24 @@ def test_a_package_failing_while_staged_fails_the_run_with_its_own_error(
     assert sorted(p.name for p in (out / "partners").iterdir()) == ["old"]
     assert not list(out.glob(".staging-*"))
     assert verify_audit(out / "district" / "audit.jsonl").entries == 1
+
+
+def test_a_staging_batch_starts_no_package_once_the_run_has_failed(tmp_path: Path, monkeypatch) -> None:
+    """A blocked check or a signal stops every batch after the package it is staging."""
+    import threading
+
+    publishing = importlib.import_module("datashare.package.publish")
+
+    stop = threading.Event()
+    staged: list[str] = []
+
+    def stage(release, folder, private_key, report=None):  # type: ignore[no-untyped-def]
+        staged.append(release.agreement_id)
+        stop.set()  # the run fails while the first package is being staged
+        return folder, None
+
+    monkeypatch.setattr(publishing, "_stage", stage)
+    batch = [(i, release(f"agreement-{i}", f"partner-{i}")) for i in range(3)]
+    assert publishing._stage_batch(batch, tmp_path, None, stop) == [(tmp_path / "0", None)]
+    assert staged == ["agreement-0"]
+    assert publishing._stage_batch(batch, tmp_path, None, stop) == []

@@ -274,3 +274,17 @@ def test_reports_made_together_equal_reports_made_one_by_one() -> None:
     assert len(rows) == len(releases)
     for rel, mine in zip(releases, rows, strict=True):
         assert render_report(rel, mine) == render_report(rel)
+
+
+def test_a_report_made_in_a_batch_does_not_depend_on_its_companions() -> None:
+    """Tables of other dtypes or column orders are made apart: each page stays its own."""
+    from datashare.package.report import report_rows
+
+    table = aggregate_table()
+    floats = table.with_columns(pl.col("served_n").cast(pl.Float64))
+    reordered = table.select(reversed(table.columns))
+    releases = [release(aggregate=t) for t in (table, floats, reordered, table)]
+    rows = report_rows([r.tables["aggregate_comparison"] for r in releases])
+    for rel, mine in zip(releases, rows, strict=True):
+        assert render_report(rel, mine) == render_report(rel)
+    assert '<td class="num">12</td>' in render_report(releases[0], rows[0])

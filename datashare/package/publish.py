@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -163,9 +164,10 @@ def publish(
         # Packages are staged in batches, each batch's report rows made in one query.
         size = max(1, min(STAGE_BATCH, -(-len(releases) // (2 * workers))))
         numbered = list(enumerate(releases))
+        stop = threading.Event()  # set when the run fails: a batch stages no further package
         with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as ledger_pool:
             batches = [
-                pool.submit(_stage_batch, numbered[start : start + size], staging, private_key)
+                pool.submit(_stage_batch, numbered[start : start + size], staging, private_key, stop)
                 for start in range(0, len(numbered), size)
             ]
             ledger = ledger_pool.submit(
@@ -178,7 +180,9 @@ def publish(
                 plans = [_plan(release, *package, out) for release, package in zip(releases, staged, strict=True)]
                 staged_ledger = ledger.result()
             except BaseException:
-                # Whatever is staging now finishes before the staging folder is removed.
+                # The package being staged now finishes before the staging folder is removed;
+                # no other is started.
+                stop.set()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         for position, at in enumerate(with_ledger):
@@ -215,14 +219,24 @@ def publish(
 
 
 def _stage_batch(
-    batch: Sequence[tuple[int, PartnerRelease]], staging: Path, private_key: Ed25519PrivateKey | None
+    batch: Sequence[tuple[int, PartnerRelease]],
+    staging: Path,
+    private_key: Ed25519PrivateKey | None,
+    stop: threading.Event,
 ) -> list[tuple[Path, Path | None]]:
     """Stage a batch of packages, each under ``staging / <its position in the run>``, their
-    reports' rows made in one query (:func:`~datashare.package.report.report_rows`)."""
+    reports' rows made in one query (:func:`~datashare.package.report.report_rows`). Once
+    ``stop`` is set (the run failed or was signalled) no further package is started, and
+    the packages staged are returned without the rest."""
     compared = [(index, release) for index, release in batch if "aggregate_comparison" in release.tables]
     rows = report_rows([release.tables["aggregate_comparison"] for _index, release in compared])
     reports = {index: part for (index, _release), part in zip(compared, rows, strict=True)}
-    return [_stage(release, staging / str(index), private_key, reports.get(index)) for index, release in batch]
+    staged = []
+    for index, release in batch:
+        if stop.is_set():
+            break
+        staged.append(_stage(release, staging / str(index), private_key, reports.get(index)))
+    return staged
 
 
 def _stage(

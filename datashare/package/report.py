@@ -161,13 +161,24 @@ def report_rows(tables: Sequence[pl.DataFrame]) -> list[pl.DataFrame]:
     and a run has hundreds of packages, whose reports cost polars a dozen small queries
     each when made one by one.
     """
-    if not tables:
-        return []
+    # Only tables of one schema (names, order and dtypes) share a query, so that no table's
+    # page depends on the others it is made with; a run's tables all have one schema.
+    alike: dict[tuple[tuple[str, pl.DataType], ...], list[int]] = {}
+    for position, table in enumerate(tables):
+        alike.setdefault(tuple(table.schema.items()), []).append(position)
+    out: dict[int, pl.DataFrame] = {}
+    for positions in alike.values():
+        out.update(zip(positions, _rows_of_alike([tables[p] for p in positions]), strict=True))
+    return [out[position] for position in range(len(tables))]
+
+
+def _rows_of_alike(tables: Sequence[pl.DataFrame]) -> list[pl.DataFrame]:
+    """:func:`report_rows` of tables of one schema, in one query."""
     numbered = [
         table.with_row_index("_order").with_columns(pl.lit(position, dtype=pl.UInt32).alias("_table"))
         for position, table in enumerate(tables)
     ]
-    every = pl.concat(numbered, how="vertical_relaxed") if len(numbered) > 1 else numbered[0]
+    every = pl.concat(numbered) if len(numbered) > 1 else numbered[0]
     ordered = _drawn(_classified(every.sort("_table", pl.col("school_id") == "ALL", "_order")))
     parts = ordered.partition_by("_table", as_dict=True, include_key=False)
     return [parts.get((position,), ordered.clear().drop("_table")) for position in range(len(tables))]
