@@ -4,7 +4,9 @@ One plain polars query per table (collected together on the streaming engine), w
 validation, no eligibility, no packaging: the irreducible cost of reading and aggregating
 the extract once. ``datashare run`` and ``datashare validate`` are measured against it.
 
-Usage: ``python benchmarks/floor.py EXTRACT_DIR`` (prints the summary row counts as JSON).
+Usage: ``python benchmarks/floor.py EXTRACT_DIR [ENGINE] [--partners=ID,ID,...]`` (prints the
+summary row counts as JSON); ``--partners`` keeps those partners' contacts and consents
+only, the floor of a release for those partners.
 """
 
 from __future__ import annotations
@@ -59,8 +61,13 @@ def scan(extract: Path, table: str) -> pl.LazyFrame:
     return frame.with_columns(casts) if casts else frame
 
 
-def floor_queries(extract: Path, start: str = "2025-07-01", end: str = "2026-06-30") -> list[pl.LazyFrame]:
-    """One query per input table, each reading its table once."""
+def floor_queries(
+    extract: Path, start: str = "2025-07-01", end: str = "2026-06-30", partners: list[str] | None = None
+) -> list[pl.LazyFrame]:
+    """One query per input table, each reading its table once. ``partners``: the partners
+    a release is for, when it is for some of the district's partners only: a release needs
+    no other partner's contacts or consents (``datashare run`` reads those of its own
+    agreements' partners only)."""
     lo, hi = pl.lit(date.fromisoformat(start)), pl.lit(date.fromisoformat(end))
     keys = ("school_id", "student_id")
     status = pl.col("status")
@@ -98,24 +105,30 @@ def floor_queries(extract: Path, start: str = "2025-07-01", end: str = "2026-06-
             failed=(pl.col("grade_points") == 0).any(),
         )
     )
+    mine = pl.col("partner_id").is_in(partners) if partners is not None else pl.lit(True)
     contacts = (
         scan(extract, "service_contacts")
-        .filter(pl.col("contact_date").is_between(lo, hi))
+        .filter(pl.col("contact_date").is_between(lo, hi) & mine)
         .group_by("partner_id", "student_id")
         .agg(contact_days=pl.col("contact_date").n_unique())
     )
     enrollments = scan(extract, "enrollments").select(keys).unique()
     students = scan(extract, "students").select("student_id", "birth_date")
-    consents = scan(extract, "consents").select("student_id", "partner_id", "scope", "granted_on", "revoked_on")
+    consents = (
+        scan(extract, "consents").filter(mine).select("student_id", "partner_id", "scope", "granted_on", "revoked_on")
+    )
     schools = scan(extract, "schools").select("school_id", "school_name")
     return [attendance, discipline, grades, contacts, enrollments, students, consents, schools]
 
 
 def main(argv: list[str]) -> int:
-    extract = Path(argv[1])
-    engine = argv[2] if len(argv) > 2 else "streaming"
+    args = [a for a in argv[1:] if not a.startswith("--partners=")]
+    named = [a.removeprefix("--partners=") for a in argv[1:] if a.startswith("--partners=")]
+    extract = Path(args[0])
+    engine = args[1] if len(args) > 1 else "streaming"
+    partners = named[-1].split(",") if named else None
     started = time.perf_counter()
-    frames = pl.collect_all(floor_queries(extract), engine=engine)
+    frames = pl.collect_all(floor_queries(extract, partners=partners), engine=engine)
     seconds = time.perf_counter() - started
     print(json.dumps({"rows": [f.height for f in frames], "query_seconds": round(seconds, 3), "engine": engine}))
     return 0

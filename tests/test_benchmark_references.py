@@ -34,6 +34,18 @@ def test_duckdb_summaries_equal_the_polars_floor(extracts: dict[str, Path], fmt:
         assert_frame_equal(theirs.sort(theirs.columns), frame.sort(frame.columns), check_dtypes=False)
 
 
+def test_the_floor_of_a_release_for_some_partners_keeps_only_theirs(extracts: dict[str, Path]) -> None:
+    every = pl.collect_all(floor_queries(extracts["parquet"]), engine="streaming")
+    mine = pl.collect_all(floor_queries(extracts["parquet"], partners=["el-centro"]), engine="streaming")
+    for position in (3, 6):  # service contacts, consents
+        assert set(every[position]["partner_id"]) == {"el-centro", "bright-path-tutoring"}
+        expected = every[position].filter(pl.col("partner_id") == "el-centro")
+        assert mine[position].height > 0
+        assert_frame_equal(mine[position].sort(mine[position].columns), expected.sort(expected.columns))
+    for position in (0, 1, 2, 4, 5, 7):  # the other tables are all read, as before
+        assert_frame_equal(mine[position].sort(mine[position].columns), every[position].sort(every[position].columns))
+
+
 @pytest.fixture(scope="module")
 def repeated(extracts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Parquet district with three attendance rows repeated, at two (student, school)s."""
@@ -77,6 +89,7 @@ def test_harness_reports_each_target_missed_or_met(capsys: pytest.CaptureFixture
     for size, fmt in ((1_000_000, "parquet-shuffled"), (100_000, "parquet")):
         figures += [
             _figure(size, fmt, "floor", 9.0, 10.0, 11.0),
+            _figure(size, fmt, "floor:20", 9.0, 10.0, 11.0),
             _figure(size, fmt, "validate", 19.0, 20.0, 40.0),  # median 2.0x: met
             _figure(size, fmt, "run:20", 40.0, 41.0, 42.0, rss_gb=6.5),  # 4.1x and 6.5 GB: missed
             _figure(size, fmt, "run:200", 50.0, rss_gb=5.0),  # 1.22x run(20): met
@@ -85,15 +98,15 @@ def test_harness_reports_each_target_missed_or_met(capsys: pytest.CaptureFixture
     found = {(r.size, r.label): r for r in ratios(bench)}
     big = {label: (round(r.value, 2), r.ok, r.binding) for (size, label), r in found.items() if size == 1_000_000}
     assert big == {
-        "run(20) / floor": (4.1, False, True),
+        "run(20) / floor(20)": (4.1, False, True),
         "run(200) / run(20)": (1.22, True, True),
         "validate / floor": (2.0, True, True),
         "run:20 peak RSS GB": (6.5, False, True),
         "run:200 peak RSS GB": (5.0, True, True),
         "validate peak RSS GB": (1.0, True, True),
     }
-    assert not found[(100_000, "run(20) / floor")].binding
+    assert not found[(100_000, "run(20) / floor(20)")].binding
     print_ratios(bench)
     out = capsys.readouterr().out
-    assert "1,000,000 parquet-shuffled run(20) / floor                   4.10  target <= 3.0       met: no" in out
-    assert "100,000 parquet          run(20) / floor                   4.10  target <= 3.0       met: (no)" in out
+    assert "1,000,000 parquet-shuffled run(20) / floor(20)               4.10  target <= 3.0       met: no" in out
+    assert "100,000 parquet          run(20) / floor(20)               4.10  target <= 3.0       met: (no)" in out
