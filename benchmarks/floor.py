@@ -11,6 +11,7 @@ only, the floor of a release for those partners.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -122,13 +123,15 @@ def floor_queries(
 
 
 def main(argv: list[str]) -> int:
-    args = [a for a in argv[1:] if not a.startswith("--partners=")]
-    named = [a.removeprefix("--partners=") for a in argv[1:] if a.startswith("--partners=")]
-    extract = Path(args[0])
-    engine = args[1] if len(args) > 1 else "streaming"
-    partners = named[-1].split(",") if named else None
+    parser = argparse.ArgumentParser(description="the floor: each table read once into the release's summaries")
+    parser.add_argument("extract", type=Path)
+    parser.add_argument("engine", nargs="?", default="streaming")
+    parser.add_argument("--partners", help="comma-separated partner ids: their contacts and consents only")
+    args = parser.parse_args(argv[1:])
+    partners = args.partners.split(",") if args.partners else None
+    engine = args.engine
     started = time.perf_counter()
-    frames = pl.collect_all(floor_queries(extract, partners=partners), engine=engine)
+    frames = pl.collect_all(floor_queries(args.extract, partners=partners), engine=engine)
     seconds = time.perf_counter() - started
     print(json.dumps({"rows": [f.height for f in frames], "query_seconds": round(seconds, 3), "engine": engine}))
     return 0
