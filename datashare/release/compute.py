@@ -398,29 +398,52 @@ def release_all(
         """Figures of metrics whose table was supplied: the others are never published."""
         return frame.filter(~pl.col("metric").is_in(missing)) if missing and frame.height else frame
 
-    def audited(partner: str, part: pl.DataFrame) -> pl.DataFrame:
-        """The partner's rows of the table, suppressed more until its holdings audit finds
-        nothing small. Suppression is per agreement and metric, so a partner's rows are
-        audited apart from every other partner's, two partners at a time."""
-        mine = [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
-        earlier = earlier_by_partner[partner]
-        known = pl.concat([_known(earlier), released_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine)).get_column("student")]).unique()
-        eligible_mine = eligible_all.filter(pl.col(AGREEMENT_INDEX).is_in(mine))
-        sources_old = old_sources[partner]
+    def audited(parts: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+        """Each partner's rows of the table, suppressed more until its holdings audit finds
+        nothing small. Suppression is per agreement and metric, so each partner's rows are
+        audited apart from every other partner's; the partners still finding something are
+        audited together, round by round, in one set of queries (a query per partner and
+        metric would spend its time starting queries: 1,200 of them for 200 agreements)."""
+        mine = {
+            partner: [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
+            for partner in parts
+        }
+        released_by, eligible_by = _Split(released_all), _Split(eligible_all)
+        known = {
+            partner: pl.concat(
+                [_known(earlier_by_partner[partner]), *(released_by[i].get_column("student") for i in mine[partner])]
+            ).unique()
+            for partner in parts
+        }
+        out = dict(parts)
+        pending = sorted(parts)
         for _round in range(MAX_ROUNDS):
-            published = supplied(part)
-            new_sources = [
-                _new_source(len(sources_old) + n, index, by_index[index], extract_id, index_group[index], eligible_mine, published)
-                for n, index in enumerate(mine)
-                if by_index[index].aggregate is not None
-            ]
-            sources = [*sources_old, *new_sources]
-            findings = audit.audit(sources, known, new_only=True)
-            targets = Audit.targets(findings, sources, part)
-            if targets.height == 0:
+            if not pending:
                 break
-            part = suppress_more(part, targets)
-        return part
+            published = _Split(supplied(pl.concat([out[p] for p in pending])))
+            sources = {
+                partner: [
+                    *old_sources[partner],
+                    *(
+                        _new_source(
+                            index, by_index[index], extract_id, index_group[index],
+                            eligible_by[index].get_column("student"), published[index],
+                        )
+                        for index in mine[partner]
+                        if by_index[index].aggregate is not None
+                    ),
+                ]
+                for partner in pending
+            }
+            findings = audit.audit_many([(sources[p], known[p]) for p in pending], new_only=True)
+            targets = {p: Audit.targets(f, sources[p], out[p]) for p, f in zip(pending, findings, strict=True)}
+            pending = [p for p in pending if targets[p].height]
+            if pending:
+                # Suppression and its secondary rounds are per agreement and metric: one call for all.
+                more = suppress_more(pl.concat([out[p] for p in pending]), pl.concat([targets[p] for p in pending]))
+                split = _Split(more, keep=True)
+                out.update({p: pl.concat([split[i] for i in mine[p]]) for p in pending})
+        return out
 
     table = pl.concat(tables) if tables else pl.DataFrame()
     if table.height:
@@ -431,12 +454,9 @@ def release_all(
         for (index,), rows in table.partition_by(AGREEMENT_INDEX, as_dict=True).items():
             partner = owner.get(int(index))  # type: ignore[call-overload]
             (parts.setdefault(partner, []) if partner in earlier_by_partner else others).append(rows)
-        partners = sorted(parts)
-        say(f"holdings audit of {len(partners)} partner(s)")
-        audit.prepare(extract_id)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            done = list(pool.map(audited, partners, [pl.concat(parts[p]) for p in partners]))
-        table = pl.concat([*done, *others]).sort(_ROW).drop(_ROW)
+        say(f"holdings audit of {len(parts)} partner(s)")
+        done = audited({p: pl.concat(parts[p]) for p in sorted(parts)})
+        table = pl.concat([*done.values(), *others]).sort(_ROW).drop(_ROW)
 
     final = finish(table) if table.height else table
     # A metric drawn from a table supplied header-only is withheld, never published as zero.
@@ -554,12 +574,12 @@ def _cells(group: _Group, eligible: pl.DataFrame, released: pl.DataFrame) -> pl.
 
 
 class _Split(dict[int, pl.DataFrame]):
-    """Each agreement's rows of a frame, without ``agreement_index``; an agreement with no
-    row gets an empty frame of the same columns."""
+    """Each agreement's rows of a frame, without ``agreement_index`` (with it: ``keep``); an
+    agreement with no row gets an empty frame of the same columns."""
 
-    def __init__(self, frame: pl.DataFrame) -> None:
-        super().__init__(split_by_agreement(frame) if frame.height else {})
-        self.empty = frame.clear().drop(AGREEMENT_INDEX)
+    def __init__(self, frame: pl.DataFrame, *, keep: bool = False) -> None:
+        super().__init__(split_by_agreement(frame, keep=keep) if frame.height else {})
+        self.empty = frame.clear() if keep else frame.clear().drop(AGREEMENT_INDEX)
 
     def __missing__(self, index: int) -> pl.DataFrame:
         return self.empty
@@ -606,8 +626,10 @@ def _old_source(position: int, release: LedgerRelease) -> Source:
 
 
 def _new_source(
-    position: int, index: int, agreement: Agreement, extract: str, group: _Group, eligible: pl.DataFrame, table: pl.DataFrame
+    index: int, agreement: Agreement, extract: str, group: _Group, eligible: pl.Series, table: pl.DataFrame
 ) -> Source:
+    """An agreement of this run as a source: ``eligible``, the students it serves (codes), and
+    ``table``, its rows of the comparison table as they would be published."""
     assert agreement.aggregate is not None
     cid = covered_id(group.schools)
     return Source(
@@ -616,10 +638,8 @@ def _new_source(
         extract_id=extract,
         covered_id=cid,
         min_cell_size=agreement.aggregate.min_cell_size,
-        eligible=eligible.filter(pl.col(AGREEMENT_INDEX) == index).get_column("student"),
-        groups=published_groups(table.filter(pl.col(AGREEMENT_INDEX) == index), cid).select(
-            "unit", "metric", "side", "status"
-        ),
+        eligible=eligible,
+        groups=published_groups(table, cid).select("unit", "metric", "side", "status"),
     )
 
 

@@ -50,10 +50,10 @@ each group and keeps records it was told to destroy.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from datashare.agreement.model import METRICS
@@ -128,11 +128,12 @@ class _RosterIndex:
 
 @dataclass(frozen=True)
 class _People:
-    """A family's served and known students in the roster (see :meth:`Audit._people`)."""
+    """The served and known students of every request in the roster (see
+    :meth:`Audit._people`); ``slot`` is the request."""
 
-    eligible: pl.DataFrame  # student, source: who each source serves
-    relevant: pl.DataFrame  # student, full: the served and the known students' full patterns
-    unknown: pl.DataFrame  # the roster rows of the served students not known
+    eligible: pl.DataFrame  # slot, source, student: who each source serves
+    relevant: pl.DataFrame  # slot, student, full: the served and the known students' full patterns
+    unknown: pl.DataFrame  # slot, student, unit, metrics: the roster rows of the served students not known
 
 
 def _positions(column: pl.Series, wanted: pl.Series) -> pl.Series:
@@ -188,14 +189,7 @@ class Audit:
         self._indexes: dict[str, _RosterIndex] = {}
         self._same: dict[tuple[str, str], str] = {}
         self._pattern_cache: dict[tuple[str, str], tuple[pl.DataFrame, pl.DataFrame]] = {}
-        # Partners are audited from two threads: each cache is filled once, under the lock.
-        self._lock = threading.RLock()
-
-    def prepare(self, extract_id: str) -> None:
-        """Fill the caches of an extract's roster for every metric before partners are
-        audited in parallel, so that they share the work instead of waiting on the lock."""
-        for metric in METRICS:
-            self._same_units(extract_id, metric)
+        self._units_cache: dict[tuple[str, str], tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]] = {}
 
     # -- sources --------------------------------------------------------------------------
 
@@ -225,10 +219,9 @@ class Audit:
         """The roster of an extract sorted by student, and each student's *full pattern*
         (the units they count in, with the metrics of each), computed once per extract for
         every partner and metric."""
-        with self._lock:
-            if extract_id not in self._indexes:
-                self._indexes[extract_id] = _RosterIndex.of(self.rosters[extract_id])
-            return self._indexes[extract_id]
+        if extract_id not in self._indexes:
+            self._indexes[extract_id] = _RosterIndex.of(self.rosters[extract_id])
+        return self._indexes[extract_id]
 
     def _patterns(self, extract_id: str, metric: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Who counts in ``metric``'s figures of an extract: each full pattern's *pattern*
@@ -236,119 +229,209 @@ class Audit:
         units and size. Derived from the few distinct full patterns, not from every student,
         once per extract and metric."""
         key = (extract_id, metric)
-        with self._lock:
-            if key not in self._pattern_cache:
-                full = self._index(extract_id).patterns
-                bit = METRIC_BITS[metric]
-                units = (
-                    full.explode("unit", "metrics")
-                    .filter((pl.col("metrics") & bit) > 0)
-                    .group_by("full", maintain_order=True)
-                    .agg(units=pl.col("unit").sort(), count=pl.col("count").first())
-                )
-                patterns = (
-                    units.group_by("units").agg(count=pl.col("count").sum()).sort("units").with_row_index("pattern")
-                )
-                full_pattern = units.join(patterns.select("units", "pattern"), on="units").select("full", "pattern")
-                self._pattern_cache[key] = (full_pattern, patterns.select("pattern", "units", "count"))
-            return self._pattern_cache[key]
+        if key not in self._pattern_cache:
+            full = self._index(extract_id).patterns
+            bit = METRIC_BITS[metric]
+            units = (
+                full.explode("unit", "metrics")
+                .filter((pl.col("metrics") & bit) > 0)
+                .group_by("full", maintain_order=True)
+                .agg(units=pl.col("unit").sort(), count=pl.col("count").first())
+            )
+            patterns = (
+                units.group_by("units").agg(count=pl.col("count").sum()).sort("units").with_row_index("pattern")
+            )
+            full_pattern = units.join(patterns.select("units", "pattern"), on="units").select("full", "pattern")
+            self._pattern_cache[key] = (full_pattern, patterns.select("pattern", "units", "count"))
+        return self._pattern_cache[key]
 
-    def _people(self, extract_id: str, sources: Sequence[Source], known: pl.Series) -> _People:
-        """The sources' served students and the known ones, looked up in the extract's roster
-        once for every metric of the family."""
-        eligible = pl.concat(
-            [
-                source.eligible.to_frame("student").with_columns(source=pl.lit(position, dtype=pl.UInt32))
-                for position, source in enumerate(sources)
-                if source.extract_id == extract_id
-            ]
-        ).unique()
+    def _people(self, extract_id: str, requests: Mapping[int, tuple[Sequence[Source], pl.Series]]) -> _People:
+        """Every request's served students and known ones (``slot``: the request), looked up
+        in the extract's roster once for all requests and every metric."""
+        students: list[pl.Series] = []
+        slots: list[int] = []
+        positions: list[int] = []
+        lengths: list[int] = []
+        for slot, (sources, _known) in requests.items():
+            for position, source in enumerate(sources):
+                if source.extract_id == extract_id:
+                    students.append(source.eligible.cast(pl.Int64).rename("student"))
+                    slots.append(slot)
+                    positions.append(position)
+                    lengths.append(len(source.eligible))
+        eligible = pl.DataFrame({
+            "slot": np.repeat(np.array(slots, dtype=np.uint32), lengths),
+            "source": np.repeat(np.array(positions, dtype=np.uint32), lengths),
+            "student": pl.concat(students) if students else pl.Series("student", [], dtype=pl.Int64),
+        }).unique()
+        knowns = [known.cast(pl.Int64).rename("student") for _sources, known in requests.values()]
+        known = pl.DataFrame({
+            "slot": np.repeat(np.array(list(requests), dtype=np.uint32), [len(k) for k in knowns]),
+            "student": pl.concat(knowns) if knowns else pl.Series("student", [], dtype=pl.Int64),
+        })
+        relevant = pl.concat([eligible.select("slot", "student"), known]).unique()
+        unknown = relevant.join(known, on=["slot", "student"], how="anti")
         index = self._index(extract_id)
-        relevant = pl.concat([eligible.get_column("student"), known]).unique()
-        unknown = relevant.filter(~relevant.is_in(known.implode()))
-        return _People(eligible, index.full_of(relevant), index.rows_of(unknown))
+        return _People(
+            eligible,
+            relevant.join(index.full_of(relevant.get_column("student")), on="student"),
+            unknown.join(index.rows_of(unknown.get_column("student")), on="student"),
+        )
 
     @staticmethod
-    def _groups(metric: str, extract_id: str, sources: Sequence[Source]) -> pl.DataFrame:
-        """The published and coded groups of one metric of one extract (``gid``, ``source``,
-        ``unit``, ``side``, ``status``), in a fixed order."""
-        table = [
-            source.groups.filter(pl.col("metric") == metric).with_columns(
-                source=pl.lit(position, dtype=pl.UInt32)
-            )
-            for position, source in enumerate(sources)
-            if source.extract_id == extract_id
-        ]
-        if not table:
-            return pl.DataFrame()
-        groups = pl.concat(table).select("source", "unit", "side", "status").unique(maintain_order=True)
-        return groups.sort("source", "unit", "side").with_row_index("gid")
+    def _sources_groups(extract_id: str, requests: Mapping[int, tuple[Sequence[Source], pl.Series]]) -> pl.DataFrame:
+        """Every request's sources' groups in the extract (``slot``, ``source``, ``unit``,
+        ``metric``, ``side``, ``status``), in one frame."""
+        frames: list[pl.DataFrame] = []
+        slots: list[int] = []
+        positions: list[int] = []
+        for slot, (sources, _known) in requests.items():
+            for position, source in enumerate(sources):
+                if source.extract_id == extract_id and source.groups.height:
+                    frames.append(source.groups.select("unit", "metric", "side", "status"))
+                    slots.append(slot)
+                    positions.append(position)
+        if not frames:
+            return pl.DataFrame(schema={"slot": pl.UInt32, "source": pl.UInt32, "unit": pl.String, "metric": pl.String, "side": pl.String, "status": pl.String})
+        lengths = [f.height for f in frames]
+        return pl.concat(frames).with_columns(
+            slot=pl.Series(np.repeat(np.array(slots, dtype=np.uint32), lengths)),
+            source=pl.Series(np.repeat(np.array(positions, dtype=np.uint32), lengths)),
+        )
+
+    @staticmethod
+    def _groups(metric: str, groups: pl.DataFrame) -> pl.DataFrame:
+        """The published and coded groups of one metric (``slot``, ``gid``, ``source``,
+        ``unit``, ``side``, ``status``), numbered by ``gid`` in a fixed order per request."""
+        return (
+            groups.filter(pl.col("metric") == metric)
+            .select("slot", "source", "unit", "side", "status")
+            .unique(maintain_order=True)
+            .sort("slot", "source", "unit", "side", maintain_order=True)
+            .with_columns(gid=pl.int_range(pl.len(), dtype=pl.UInt32).over("slot"))
+        )
 
     def _same_units(self, extract_id: str, metric: str) -> str:
         """The first metric (in report order) whose students count in exactly the same units
         as ``metric``'s: their families differ only if their published groups do."""
         key = (extract_id, metric)
-        with self._lock:
-            if key not in self._same:
-                full_pattern, patterns = self._patterns(extract_id, metric)
-                self._same[key] = metric
-                for other in METRICS[: METRICS.index(metric)]:
-                    other_full, other_patterns = self._patterns(extract_id, other)
-                    if other_full.equals(full_pattern) and other_patterns.equals(patterns):
-                        self._same[key] = other
-                        break
-            return self._same[key]
+        if key not in self._same:
+            full_pattern, patterns = self._patterns(extract_id, metric)
+            self._same[key] = metric
+            for other in METRICS[: METRICS.index(metric)]:
+                other_full, other_patterns = self._patterns(extract_id, other)
+                if other_full.equals(full_pattern) and other_patterns.equals(patterns):
+                    self._same[key] = other
+                    break
+        return self._same[key]
 
-    def _family(
-        self, metric: str, extract_id: str, groups: pl.DataFrame, people: _People
-    ) -> _Family:
-        """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
-        of every coded group, for one metric of one extract."""
-        if groups.height == 0:
-            return [], [], [], {}
-        eligible = people.eligible
+    def _pattern_units(self, extract_id: str, metric: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """The units of ``metric``'s patterns, split for :meth:`_members`: (``pattern``,
+        ``unit``) of the schools and of the pooled units (``ALL`` of a covered set), and each
+        pattern's *signature*, the set of its pooled units, as (``pattern``, ``sig``) and
+        (``sig``, ``unit``). Computed once per extract and metric."""
+        key = (extract_id, metric)
+        if key not in self._units_cache:
+            _full, patterns = self._patterns(extract_id, metric)
+            units = patterns.select("pattern", unit="units").explode("unit")
+            pooled = pl.col("unit").str.starts_with(ALL_UNIT)
+            wide = units.filter(pooled)
+            signatures = wide.group_by("pattern").agg(pl.col("unit").sort().alias("units"))
+            sigs = signatures.select("units").unique().sort("units").with_row_index("sig")
+            self._units_cache[key] = (
+                units.filter(~pooled),
+                wide,
+                signatures.join(sigs, on="units").select("pattern", "sig"),
+                sigs.explode("units").select("sig", unit="units"),
+            )
+        return self._units_cache[key]
+
+    def _members(self, metric: str, extract_id: str, groups: pl.DataFrame, people: _People) -> pl.DataFrame:
+        """The atoms of one metric's family of every request (``slot``, ``gid``: the groups
+        the atom is in, ``size``), sorted by request then group list.
+
+        All requests in one set of queries: a family is small, and one query per family
+        (1,200 families for 200 agreements) spends its time starting queries."""
         full_pattern, patterns = self._patterns(extract_id, metric)
-        # Everyone served by none of the sources and not known: by pattern, in every
-        # source's comparison group at each unit of the pattern.
+        schools, wide, sig_of, sig_units = self._pattern_units(extract_id, metric)
+        counts = patterns.select("pattern", pl.col("count").cast(pl.Int64))
         taken = (
             people.relevant.join(full_pattern, on="full")
-            .group_by("pattern")
-            .agg(taken=pl.len())
+            .group_by("slot", "pattern")
+            .agg(taken=pl.len().cast(pl.Int64))
         )
-        comparison = groups.filter(pl.col("side") == "comparison").select("gid", "unit")
-        # Eager, and each list sorted by sorting rows before grouping: a family is small, and
-        # a lazy plan or a sort inside every group cost more than the work itself (1,200
-        # families for 200 agreements).
-        others = (
-            patterns.join(taken, on="pattern", how="left")
-            .with_columns(size=pl.col("count") - pl.col("taken").fill_null(0))
-            .filter(pl.col("size") > 0)
-            .explode("units")
-            .join(comparison, left_on="units", right_on="unit", how="inner")
-            .sort("pattern", "gid")
-            .group_by("pattern", maintain_order=True)
-            .agg(pl.col("gid"), pl.col("size").first())
-            .select("gid", pl.col("size").cast(pl.Int64))
+        comparison = groups.filter(pl.col("side") == "comparison").select("slot", "gid", "unit")
+        units = comparison.select("slot", "unit").unique()
+        # Everyone served by none of the sources and not known is in every source's comparison
+        # group at each unit of their pattern, less the served and known. A pattern with a
+        # school whose comparison group the request holds gives an atom of its own (until equal
+        # group lists are merged below) ...
+        hit = schools.join(units, on="unit")
+        hit_patterns = hit.select("slot", "pattern").unique()
+        by_pattern = (
+            pl.concat([
+                hit.select("slot", "pattern", "unit"),
+                hit_patterns.join(wide, on="pattern").join(units, on=["slot", "unit"], how="semi"),
+            ])
+            .join(comparison, on=["slot", "unit"])
+            .sort("slot", "pattern", "gid")
+            .group_by("slot", "pattern", maintain_order=True)
+            .agg(pl.col("gid"))
+            .join(counts, on="pattern")
+            .join(taken, on=["slot", "pattern"], how="left")
+            .select("slot", "gid", size=pl.col("count") - pl.col("taken").fill_null(0))
+        )
+        # ... and every other pattern is in the groups of its pooled units only, so they are
+        # summed by signature: one query row per request and signature, where one per request
+        # and pattern would be millions of rows (every pattern has the district's ALL).
+        less = (
+            pl.concat([
+                hit_patterns.join(counts, on="pattern").select("slot", "pattern", less="count"),
+                taken.join(hit_patterns, on=["slot", "pattern"], how="anti").select("slot", "pattern", less="taken"),
+            ])
+            .join(sig_of, on="pattern")
+            .group_by("slot", "sig")
+            .agg(pl.col("less").sum())
+        )
+        sig_counts = sig_of.join(counts, on="pattern").group_by("sig").agg(pl.col("count").sum())
+        by_sig = (
+            sig_units.join(units, on="unit")
+            .join(comparison, on=["slot", "unit"])
+            .sort("slot", "sig", "gid")
+            .group_by("slot", "sig", maintain_order=True)
+            .agg(pl.col("gid"))
+            .join(sig_counts, on="sig")
+            .join(less, on=["slot", "sig"], how="left")
+            .select("slot", "gid", size=pl.col("count") - pl.col("less").fill_null(0))
         )
         # The served or known students, one by one.
         bit = METRIC_BITS[metric]
         mine = (
             people.unknown.filter((pl.col("metrics") & bit) > 0)
-            .join(groups, on="unit", how="inner")
-            .join(eligible.with_columns(served=pl.lit(True)), on=["source", "student"], how="left")
+            .join(groups, on=["slot", "unit"], how="inner")
+            .join(people.eligible.with_columns(served=pl.lit(True)), on=["slot", "source", "student"], how="left")
             .filter((pl.col("side") == "served") == pl.col("served").fill_null(False))
-            .sort("student", "gid")
-            .group_by("student", maintain_order=True)
+            .sort("slot", "student", "gid")
+            .group_by("slot", "student", maintain_order=True)
             .agg(pl.col("gid"))
-            .select("gid", size=pl.lit(1, dtype=pl.Int64))
+            .select("slot", "gid", size=pl.lit(1, dtype=pl.Int64))
         )
-        members = pl.concat([others, mine]).group_by("gid").agg(pl.col("size").sum()).sort("gid")
-        info = groups.select("gid", "source", "unit", "side", "status").rows()
-        status = {gid: st for gid, _s, _u, _d, st in info}
-        ident = {gid: (src, unit, side) for gid, src, unit, side, _st in info}
+        return (
+            pl.concat([by_pattern, by_sig, mine])
+            .filter(pl.col("size") > 0)
+            .group_by("slot", "gid")
+            .agg(pl.col("size").sum())
+            .sort("slot", "gid")
+        )
+
+    @staticmethod
+    def _family(groups: Sequence[tuple[int, int, str, str, str]], members: Sequence[tuple[list[int], int]]) -> _Family:
+        """Rows (atom lists, deduplicated), atom sizes, each row's groups, and the atom list
+        of every coded group, of one request's family: ``groups`` are its (gid, source, unit,
+        side, status), ``members`` its atoms (group list, size) in order."""
         sizes: list[int] = []
         atom_lists: dict[int, list[int]] = {}
-        for position, (gids, size) in enumerate(members.iter_rows()):
+        for position, (gids, size) in enumerate(members):
             sizes.append(int(size))
             for gid in gids:
                 atom_lists.setdefault(gid, []).append(position)
@@ -356,10 +439,11 @@ class Audit:
         row_atoms: list[list[int]] = []
         row_groups: list[list[_Group]] = []
         coded_atoms: dict[_Group, list[int]] = {}
-        for gid in sorted(ident):
+        for gid, source, unit, side, status in sorted(groups):
+            ident = (source, unit, side)
             atoms = atom_lists.get(gid, [])
-            if status[gid] == "coded":
-                coded_atoms[ident[gid]] = atoms
+            if status == "coded":
+                coded_atoms[ident] = atoms
                 continue
             key = tuple(atoms)
             if not key:
@@ -368,32 +452,61 @@ class Audit:
                 unique_rows[key] = len(row_atoms)
                 row_atoms.append(list(key))
                 row_groups.append([])
-            row_groups[unique_rows[key]].append(ident[gid])
+            row_groups[unique_rows[key]].append(ident)
         return row_atoms, sizes, row_groups, coded_atoms
 
-    def audit(
-        self, sources: Sequence[Source], known: pl.Series, *, new_only: bool
-    ) -> list[Finding]:
+    def audit(self, sources: Sequence[Source], known: pl.Series, *, new_only: bool) -> list[Finding]:
         """Every derivable small group (and derivable coded total) over ``sources``.
 
         ``new_only``: report only findings whose combination uses a figure of this run.
         """
-        found: list[Finding] = []
-        for extract_id in sorted({s.extract_id for s in sources}):
-            family_sources = [s for s in sources if s.extract_id == extract_id]
-            k = max((s.min_cell_size for s in family_sources), default=0)
-            if k <= 1:
+        return self.audit_many([(sources, known)], new_only=new_only)[0]
+
+    def audit_many(
+        self, requests: Sequence[tuple[Sequence[Source], pl.Series]], *, new_only: bool
+    ) -> list[list[Finding]]:
+        """:meth:`audit` of each (sources, known) request, every partner's apart from the
+        others', with the queries of all requests made together."""
+        found: list[list[Finding]] = [[] for _ in requests]
+        for extract_id in sorted({s.extract_id for sources, _known in requests for s in sources}):
+            ks: dict[int, int] = {}
+            for slot, (sources, _known) in enumerate(requests):
+                k = max((s.min_cell_size for s in sources if s.extract_id == extract_id), default=0)
+                if k > 1:
+                    ks[slot] = k
+            if not ks:
                 continue
-            people = self._people(extract_id, sources, known)
-            done: dict[tuple[object, ...], list[tuple[int, tuple[_Group, ...], bool]]] = {}
+            mine = {slot: requests[slot] for slot in ks}
+            people = self._people(extract_id, mine)
+            all_groups = self._sources_groups(extract_id, mine)
+            done: dict[int, dict[tuple[object, ...], list[tuple[int, tuple[_Group, ...], bool]]]] = {s: {} for s in ks}
             for metric in METRICS:
-                groups = self._groups(metric, extract_id, sources)
-                key = (self._same_units(extract_id, metric), *groups.drop("gid").rows()) if groups.height else ()
-                if key not in done:
-                    done[key] = self._derivable(self._family(metric, extract_id, groups, people), k)
-                for size, combined, is_coded in done[key]:
-                    if not new_only or any(sources[g[0]].new for g in combined):
-                        found.append(Finding(metric, extract_id, size, combined, coded=is_coded))
+                same = self._same_units(extract_id, metric)
+                groups = self._groups(metric, all_groups)
+                rows: dict[int, list[tuple[int, int, str, str, str]]] = {}
+                for slot, gid, source, unit, side, status in groups.select(
+                    "slot", "gid", "source", "unit", "side", "status"
+                ).iter_rows():
+                    rows.setdefault(slot, []).append((gid, source, unit, side, status))
+                keys: dict[int, tuple[object, ...]] = {}
+                for slot in ks:
+                    mine_rows = sorted(rows.get(slot, []))
+                    keys[slot] = (same, *(r[1:] for r in mine_rows)) if mine_rows else ()
+                todo = [slot for slot in ks if keys[slot] not in done[slot]]
+                members: dict[int, list[tuple[list[int], int]]] = {}
+                wanted = [slot for slot in todo if keys[slot]]
+                if wanted:
+                    chosen = groups.filter(pl.col("slot").is_in(wanted))
+                    for slot, gids, size in self._members(metric, extract_id, chosen, people).iter_rows():
+                        members.setdefault(slot, []).append((gids, size))
+                for slot in todo:
+                    family = self._family(rows.get(slot, []), members.get(slot, [])) if keys[slot] else ([], [], [], {})
+                    done[slot][keys[slot]] = self._derivable(family, ks[slot])
+                for slot in ks:
+                    sources = requests[slot][0]
+                    for size, combined, is_coded in done[slot][keys[slot]]:
+                        if not new_only or any(sources[g[0]].new for g in combined):
+                            found[slot].append(Finding(metric, extract_id, size, combined, coded=is_coded))
         return found
 
     @staticmethod

@@ -57,15 +57,16 @@ class PartnerRelease:
         return self.agreement.id
 
 
-def split_by_agreement(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
-    """Each agreement's rows of ``frame``, without ``agreement_index``, as zero-copy slices.
+def split_by_agreement(frame: pl.DataFrame, *, keep: bool = False) -> dict[int, pl.DataFrame]:
+    """Each agreement's rows of ``frame``, without ``agreement_index`` (with it: ``keep``), as
+    zero-copy slices.
 
     ``frame`` is sorted by ``agreement_index`` (it is sorted here if not).
     """
     if not frame.get_column(AGREEMENT_INDEX).is_sorted():
         frame = frame.sort(AGREEMENT_INDEX, maintain_order=True)
     runs = frame.select(pl.col(AGREEMENT_INDEX).rle()).unnest(AGREEMENT_INDEX)
-    body = frame.drop(AGREEMENT_INDEX)
+    body = frame if keep else frame.drop(AGREEMENT_INDEX)
     parts: dict[int, pl.DataFrame] = {}
     offset = 0
     for length, value in runs.iter_rows():
