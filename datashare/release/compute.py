@@ -44,7 +44,7 @@ from datashare.package.ledger import (
     student_codes,
 )
 from datashare.release.disclosure import OUTPUT_SCHEMA, REASONS, finish, reason_counts, suppress, suppress_more
-from datashare.release.holdings import Audit, Source, published_groups, roster
+from datashare.release.holdings import Audit, Source, published_groups_of, roster
 from datashare.release.eligibility import (
     contact_counts,
     contacts_in_year,
@@ -409,6 +409,7 @@ def release_all(
             for partner in parts
         }
         released_by, eligible_by = _Split(released_all), _Split(eligible_all)
+        covered = {index: covered_id(group.schools) for index, group in index_group.items()}
         known = {
             partner: pl.concat(
                 [_known(earlier_by_partner[partner]), *(released_by[i].get_column("student") for i in mine[partner])]
@@ -420,14 +421,14 @@ def release_all(
         for _round in range(MAX_ROUNDS):
             if not pending:
                 break
-            published = _Split(supplied(pl.concat([out[p] for p in pending])))
+            published = published_groups_of(supplied(pl.concat([out[p] for p in pending])), covered)
             sources = {
                 partner: [
                     *old_sources[partner],
                     *(
                         _new_source(
-                            index, by_index[index], extract_id, index_group[index],
-                            eligible_by[index].get_column("student"), published[index],
+                            index, by_index[index], extract_id, covered[index],
+                            eligible_by[index].get_column("student"), published.get(index),
                         )
                         for index in mine[partner]
                         if by_index[index].aggregate is not None
@@ -487,7 +488,7 @@ def release_all(
     released_by, keys_by, eligible_by, withheld_by = (
         _Split(frame) for frame in (released_all, keys, eligible_all, withheld_rows)
     )
-    published_by = _Split(published) if published.height else {}
+    groups_by = published_groups_of(published, {i: stub.covered_id for i, stub in ledger_now.items()})
     releases = []
     for index, loaded in enumerate(agreements):
         agreement, group = loaded.agreement, index_group[index]
@@ -511,7 +512,7 @@ def release_all(
         record = _ledger_record(
             ledger_now[index],
             agreement,
-            published_by[index] if published.height else published,
+            groups_by.get(index),
             eligible.get_column("student"),
             mine_released.select("student_id", "student").join(mine_keys.select("student_id", "student_key"), on="student_id"),
         )
@@ -626,21 +627,22 @@ def _old_source(position: int, release: LedgerRelease) -> Source:
 
 
 def _new_source(
-    index: int, agreement: Agreement, extract: str, group: _Group, eligible: pl.Series, table: pl.DataFrame
+    index: int, agreement: Agreement, extract: str, cid: str, eligible: pl.Series, groups: pl.DataFrame | None
 ) -> Source:
     """An agreement of this run as a source: ``eligible``, the students it serves (codes), and
-    ``table``, its rows of the comparison table as they would be published."""
+    ``groups``, its :func:`~.holdings.published_groups` as they would be published (none: nothing)."""
     assert agreement.aggregate is not None
-    cid = covered_id(group.schools)
-    return Source(
+    source = Source(
         new=True,
         index=index,
         extract_id=extract,
         covered_id=cid,
         min_cell_size=agreement.aggregate.min_cell_size,
         eligible=eligible,
-        groups=published_groups(table, cid).select("unit", "metric", "side", "status"),
     )
+    if groups is not None:
+        source.groups = groups.select("unit", "metric", "side", "status")
+    return source
 
 
 def _ledger_stub(agreement: Agreement, sha256: str, as_of: dt.date, extract: str, cid: str) -> LedgerRelease:
@@ -661,16 +663,13 @@ def _ledger_stub(agreement: Agreement, sha256: str, as_of: dt.date, extract: str
 
 
 def _ledger_record(
-    stub: LedgerRelease, agreement: Agreement, table: pl.DataFrame, served: pl.Series, released: pl.DataFrame
+    stub: LedgerRelease, agreement: Agreement, groups: pl.DataFrame | None, served: pl.Series, released: pl.DataFrame
 ) -> LedgerRelease:
-    groups = (
-        published_groups(table, stub.covered_id)
-        if agreement.aggregate is not None and table.height
-        else pl.DataFrame(schema=GROUP_SCHEMA)
-    )
+    """The ledger record of one release: ``groups``, its :func:`~.holdings.published_groups` (none:
+    nothing published), the students it served and those whose records it releases."""
     return dataclasses.replace(
         stub,
-        groups=groups,
+        groups=groups if agreement.aggregate is not None and groups is not None else pl.DataFrame(schema=GROUP_SCHEMA),
         served=served.unique().sort(),
         released=released.select("student", "student_key").unique().sort("student"),
     )

@@ -62,7 +62,7 @@ from datashare.package.ledger import ALL_UNIT, History, LedgerRelease
 from datashare.release.derivable import Span, small_derivable_groups
 from datashare.release.disclosure import HOLDINGS, SECONDARY, SIDES, coded
 from datashare.release.metrics import ALL_SCHOOLS, METRIC_DEFINITIONS
-from datashare.release.types import AGREEMENT_INDEX
+from datashare.release.types import AGREEMENT_INDEX, split_by_agreement
 
 METRIC_BITS = {metric: 1 << code for code, metric in enumerate(METRICS)}
 """Bit of each metric in a roster's ``metrics`` column."""
@@ -641,12 +641,29 @@ def _multi_source(
 def published_groups(table: pl.DataFrame, covered_id: str) -> pl.DataFrame:
     """(``unit``, ``metric``, ``side``, ``status``, ``n``) of the figures a :func:`suppress`
     result publishes (status ``published``) or codes (``coded``); one agreement's rows."""
-    unit = pl.when(pl.col("school_id") == ALL_SCHOOLS).then(pl.lit(ALL_UNIT + covered_id)).otherwise("school_id")
+    return _published(table, pl.lit(ALL_UNIT + covered_id), [])
+
+
+def published_groups_of(table: pl.DataFrame, covered_ids: Mapping[int, str]) -> dict[int, pl.DataFrame]:
+    """:func:`published_groups` of every agreement of ``table`` (by ``agreement_index``, each
+    under its covered id in ``covered_ids``) in one query, not one per agreement."""
+    if table.height == 0:
+        return {}
+    indexes = list(covered_ids)
+    cid = pl.col(AGREEMENT_INDEX).replace_strict(
+        indexes, [covered_ids[i] for i in indexes], return_dtype=pl.String
+    )
+    return split_by_agreement(_published(table, pl.lit(ALL_UNIT) + cid, [AGREEMENT_INDEX]))
+
+
+def _published(table: pl.DataFrame, pooled: pl.Expr, by: list[str]) -> pl.DataFrame:
+    unit = pl.when(pl.col("school_id") == ALL_SCHOOLS).then(pooled).otherwise("school_id")
     parts = []
     for side in SIDES:
         is_coded = coded(side)
         parts.append(
             table.filter(pl.col(f"{side}_reason").is_null() & (pl.col(f"{side}_n") > 0)).select(
+                *by,
                 unit=unit,
                 metric="metric",
                 side=pl.lit(side),
@@ -654,5 +671,5 @@ def published_groups(table: pl.DataFrame, covered_id: str) -> pl.DataFrame:
                 n=pl.col(f"{side}_n").cast(pl.Int64),
             )
         )
-    return pl.concat(parts).sort("unit", "metric", "side")
+    return pl.concat(parts).sort(*by, "unit", "metric", "side")
 
