@@ -15,11 +15,13 @@ from pathlib import Path
 import polars as pl
 import pyrage
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from package_fixtures import RAW_IDS, aggregate_table, release
 
 from datashare.errors import OutputCheckFailed, PackageError, PackageExists
 from datashare.package.audit import verify_audit
-from datashare.package.check import check_release, check_releases
+from datashare.package.check import check_release, check_releases, distinct_values
 from datashare.package.publish import publish
 from datashare.package.sign import generate_signing_keys
 from datashare.package.verify import verify
@@ -288,3 +290,34 @@ def test_a_staging_batch_starts_no_package_once_the_run_has_failed(tmp_path: Pat
     assert publishing._stage_batch(batch, tmp_path, None, stop) == [(tmp_path / "0", None)]
     assert staged == ["agreement-0"]
     assert publishing._stage_batch(batch, tmp_path, None, stop) == []
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(st.lists(st.sampled_from([None, 0, 3, 3, 10, 12, 12, None]), min_size=1, max_size=30), st.booleans())
+def test_distinct_values_hold_every_value_and_no_other(values: list, other: bool) -> None:
+    df = pl.DataFrame({"a": values, "b": [f"x{v}" for v in values] if other else ["same"] * len(values)})
+    narrow = distinct_values(df)
+    assert narrow.columns == df.columns and narrow.dtypes == df.dtypes
+    for name in df.columns:
+        assert set(narrow.get_column(name).to_list()) == set(df.get_column(name).to_list()), name
+    assert narrow.height == max(df.get_column(name).n_unique() for name in df.columns)
+
+
+@settings(max_examples=8, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([None, 4, 9, 10, 12, 30]), min_size=4, max_size=24))
+def test_the_check_on_distinct_values_blocks_exactly_what_every_row_would(tmp_path_factory, served: list) -> None:
+    """The check validates each column's distinct values: the verdict must be the one of
+    every row, and a blocked release must still count its failing rows exactly."""
+    base = aggregate_table()
+    table = pl.concat([base] * (len(served) // base.height + 1)).head(len(served)).with_columns(
+        served_n=pl.Series(served, dtype=base.schema["served_n"])
+    )
+    small = sum(1 for n in served if n is not None and n < 10)  # the fixture's min_cell_size
+    folder = tmp_path_factory.mktemp("checks")
+    if small == 0:
+        result = check_release(release(aggregate=table), RAW_IDS, folder)
+        validation = json.loads(result.results_json.read_text())
+        assert validation["success"] is True
+    else:
+        with pytest.raises(OutputCheckFailed, match=f"to_be_between on column served_n failed for {small} value"):
+            check_release(release(aggregate=table), RAW_IDS, folder)
