@@ -321,3 +321,15 @@ def test_the_check_on_distinct_values_blocks_exactly_what_every_row_would(tmp_pa
     else:
         with pytest.raises(OutputCheckFailed, match=f"to_be_between on column served_n failed for {small} value"):
             check_release(release(aggregate=table), RAW_IDS, folder)
+
+
+def test_distinct_values_fill_any_column_type_and_count_a_null_once() -> None:
+    df = pl.DataFrame({
+        "key": ["a", "b", "c", "d"],
+        "n": [None, 12, None, 12],
+        "codes": [["x"], ["x"], ["y", "z"], ["x"]],
+    })
+    narrow = distinct_values(df)
+    assert narrow.height == 4 and narrow.schema == df.schema
+    assert narrow.get_column("n").null_count() == 1  # filled with 12, not with the null
+    assert set(map(tuple, narrow.get_column("codes").to_list())) == {("x",), ("y", "z")}

@@ -245,12 +245,20 @@ class _Validator:
 
 def distinct_values(df: pl.DataFrame) -> pl.DataFrame:
     """Each column's distinct values (a null too), in order of first appearance, the
-    shorter columns filled up by repeating their own first value: every value of ``df`` is
-    in the frame, and no other, so a rule on each value of a column has the same verdict on
-    both (the column set is the same too)."""
+    shorter columns filled up by repeating one of their own values (the first that is not
+    null, so that a null is counted once): every value of ``df`` is in the frame, and no
+    other, so a rule on each value of a column has the same verdict on both (the column set
+    is the same too)."""
     columns = [df.get_column(name).unique(maintain_order=True) for name in df.columns]
     height = max((len(c) for c in columns), default=0)
-    return pl.DataFrame([c.extend_constant(c[0], height - len(c)) if len(c) < height else c for c in columns])
+    filled = []
+    for column in columns:
+        if len(column) < height:
+            present = column.is_not_null().arg_true()
+            first = int(present[0]) if len(present) else 0
+            column = column.append(column.gather(pl.repeat(first, height - len(column), dtype=pl.UInt32, eager=True)))
+        filled.append(column)
+    return pl.DataFrame(filled)
 
 
 @dataclass(frozen=True, eq=False)

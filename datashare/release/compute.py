@@ -630,7 +630,7 @@ def _new_source(
     index: int, agreement: Agreement, extract: str, cid: str, eligible: pl.Series, groups: pl.DataFrame | None
 ) -> Source:
     """An agreement of this run as a source: ``eligible``, the students it serves (codes), and
-    ``groups``, its :func:`~.holdings.published_groups` as they would be published (none: nothing)."""
+    ``groups``, its :func:`~.holdings.published_groups_of` as they would be published (none: nothing)."""
     assert agreement.aggregate is not None
     source = Source(
         new=True,
@@ -665,7 +665,7 @@ def _ledger_stub(agreement: Agreement, sha256: str, as_of: dt.date, extract: str
 def _ledger_record(
     stub: LedgerRelease, agreement: Agreement, groups: pl.DataFrame | None, served: pl.Series, released: pl.DataFrame
 ) -> LedgerRelease:
-    """The ledger record of one release: ``groups``, its :func:`~.holdings.published_groups` (none:
+    """The ledger record of one release: ``groups``, its :func:`~.holdings.published_groups_of` (none:
     nothing published), the students it served and those whose records it releases."""
     return dataclasses.replace(
         stub,

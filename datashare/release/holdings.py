@@ -334,6 +334,8 @@ class Audit:
         if key not in self._units_cache:
             _full, patterns = self._patterns(extract_id, metric)
             units = patterns.select("pattern", unit="units").explode("unit")
+            # Which units count as pooled only sets the cost: :meth:`_members` is exact for
+            # any split of the units (a school id starting with ALL@ would merely be slower).
             pooled = pl.col("unit").str.starts_with(ALL_UNIT)
             wide = units.filter(pooled)
             signatures = wide.group_by("pattern").agg(pl.col("unit").sort().alias("units"))
@@ -638,32 +640,22 @@ def _multi_source(
     return len({frozenset(rows) for rows in tables.values()}) > 1
 
 
-def published_groups(table: pl.DataFrame, covered_id: str) -> pl.DataFrame:
-    """(``unit``, ``metric``, ``side``, ``status``, ``n``) of the figures a :func:`suppress`
-    result publishes (status ``published``) or codes (``coded``); one agreement's rows."""
-    return _published(table, pl.lit(ALL_UNIT + covered_id), [])
-
-
 def published_groups_of(table: pl.DataFrame, covered_ids: Mapping[int, str]) -> dict[int, pl.DataFrame]:
-    """:func:`published_groups` of every agreement of ``table`` (by ``agreement_index``, each
-    under its covered id in ``covered_ids``) in one query, not one per agreement."""
+    """Per agreement of ``table`` (by ``agreement_index``, each under its covered id in
+    ``covered_ids``): (``unit``, ``metric``, ``side``, ``status``, ``n``) of the figures a
+    :func:`suppress` result publishes (status ``published``) or codes (``coded``), sorted;
+    an agreement that publishes nothing has no entry. One query for every agreement."""
     if table.height == 0:
         return {}
     indexes = list(covered_ids)
-    cid = pl.col(AGREEMENT_INDEX).replace_strict(
-        indexes, [covered_ids[i] for i in indexes], return_dtype=pl.String
-    )
-    return split_by_agreement(_published(table, pl.lit(ALL_UNIT) + cid, [AGREEMENT_INDEX]))
-
-
-def _published(table: pl.DataFrame, pooled: pl.Expr, by: list[str]) -> pl.DataFrame:
-    unit = pl.when(pl.col("school_id") == ALL_SCHOOLS).then(pooled).otherwise("school_id")
+    cid = pl.col(AGREEMENT_INDEX).replace_strict(indexes, [covered_ids[i] for i in indexes], return_dtype=pl.String)
+    unit = pl.when(pl.col("school_id") == ALL_SCHOOLS).then(pl.lit(ALL_UNIT) + cid).otherwise("school_id")
     parts = []
     for side in SIDES:
         is_coded = coded(side)
         parts.append(
             table.filter(pl.col(f"{side}_reason").is_null() & (pl.col(f"{side}_n") > 0)).select(
-                *by,
+                AGREEMENT_INDEX,
                 unit=unit,
                 metric="metric",
                 side=pl.lit(side),
@@ -671,5 +663,5 @@ def _published(table: pl.DataFrame, pooled: pl.Expr, by: list[str]) -> pl.DataFr
                 n=pl.col(f"{side}_n").cast(pl.Int64),
             )
         )
-    return pl.concat(parts).sort(*by, "unit", "metric", "side")
+    return split_by_agreement(pl.concat(parts).sort(AGREEMENT_INDEX, "unit", "metric", "side"))
 
