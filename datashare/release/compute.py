@@ -375,6 +375,9 @@ def release_all(
     )
     released_all = candidates_all.join(withheld_frame, on=[AGREEMENT_INDEX, "student"], how="anti")
     withheld_rows = candidates_all.join(withheld_frame, on=[AGREEMENT_INDEX, "student"], how="semi")
+    # Each agreement's rows, split once (zero-copy slices) for the audit and the ledger records.
+    released_by, eligible_by = _Split(released_all), _Split(eligible_all)
+    covered = {index: stub.covered_id for index, stub in ledger_now.items()}
 
     # The keys are an HMAC per released student in Python: computed in a thread of their
     # own while the polars queries below (which release the GIL) run.
@@ -408,8 +411,6 @@ def release_all(
             partner: [i for i, a in by_index.items() if a.partner is not None and a.partner.id == partner]
             for partner in parts
         }
-        released_by, eligible_by = _Split(released_all), _Split(eligible_all)
-        covered = {index: covered_id(group.schools) for index, group in index_group.items()}
         known = {
             partner: pl.concat(
                 [_known(earlier_by_partner[partner]), *(released_by[i].get_column("student") for i in mine[partner])]
@@ -485,10 +486,8 @@ def release_all(
     served_by, consent_by, candidates_by = (
         _Split(pl.concat([getattr(g, name) for g in groups])) for name in ("served", "consent", "candidates")
     )
-    released_by, keys_by, eligible_by, withheld_by = (
-        _Split(frame) for frame in (released_all, keys, eligible_all, withheld_rows)
-    )
-    groups_by = published_groups_of(published, {i: stub.covered_id for i, stub in ledger_now.items()})
+    keys_by, withheld_by = _Split(keys), _Split(withheld_rows)
+    groups_by = published_groups_of(published, covered)
     releases = []
     for index, loaded in enumerate(agreements):
         agreement, group = loaded.agreement, index_group[index]

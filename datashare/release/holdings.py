@@ -50,8 +50,9 @@ each group and keeps records it was told to destroy.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -248,28 +249,17 @@ class Audit:
     def _people(self, extract_id: str, requests: Mapping[int, tuple[Sequence[Source], pl.Series]]) -> _People:
         """Every request's served students and known ones (``slot``: the request), looked up
         in the extract's roster once for all requests and every metric."""
-        students: list[pl.Series] = []
-        slots: list[int] = []
-        positions: list[int] = []
-        lengths: list[int] = []
-        for slot, (sources, _known) in requests.items():
-            for position, source in enumerate(sources):
-                if source.extract_id == extract_id:
-                    students.append(source.eligible.cast(pl.Int64).rename("student"))
-                    slots.append(slot)
-                    positions.append(position)
-                    lengths.append(len(source.eligible))
-        eligible = pl.DataFrame({
-            "slot": np.repeat(np.array(slots, dtype=np.uint32), lengths),
-            "source": np.repeat(np.array(positions, dtype=np.uint32), lengths),
-            "student": pl.concat(students) if students else pl.Series("student", [], dtype=pl.Int64),
-        }).unique()
-        knowns = [known.cast(pl.Int64).rename("student") for _sources, known in requests.values()]
-        known = pl.DataFrame({
-            "slot": np.repeat(np.array(list(requests), dtype=np.uint32), [len(k) for k in knowns]),
-            "student": pl.concat(knowns) if knowns else pl.Series("student", [], dtype=pl.Int64),
-        })
-        relevant = pl.concat([eligible.select("slot", "student"), known]).unique()
+        student = {"student": pl.Int64}
+        eligible = _stacked([
+            (slot, position, source.eligible.cast(pl.Int64).rename("student").to_frame())
+            for slot, (sources, _known) in requests.items()
+            for position, source in enumerate(sources)
+            if source.extract_id == extract_id
+        ], student).unique()
+        known = _stacked([
+            (slot, 0, known.cast(pl.Int64).rename("student").to_frame()) for slot, (_sources, known) in requests.items()
+        ], student).drop("source")
+        relevant = pl.concat([eligible.select("slot", "student"), known.select("slot", "student")]).unique()
         unknown = relevant.join(known, on=["slot", "student"], how="anti")
         index = self._index(extract_id)
         return _People(
@@ -280,24 +270,14 @@ class Audit:
 
     @staticmethod
     def _sources_groups(extract_id: str, requests: Mapping[int, tuple[Sequence[Source], pl.Series]]) -> pl.DataFrame:
-        """Every request's sources' groups in the extract (``slot``, ``source``, ``unit``,
-        ``metric``, ``side``, ``status``), in one frame."""
-        frames: list[pl.DataFrame] = []
-        slots: list[int] = []
-        positions: list[int] = []
-        for slot, (sources, _known) in requests.items():
-            for position, source in enumerate(sources):
-                if source.extract_id == extract_id and source.groups.height:
-                    frames.append(source.groups.select("unit", "metric", "side", "status"))
-                    slots.append(slot)
-                    positions.append(position)
-        if not frames:
-            return pl.DataFrame(schema={"slot": pl.UInt32, "source": pl.UInt32, "unit": pl.String, "metric": pl.String, "side": pl.String, "status": pl.String})
-        lengths = [f.height for f in frames]
-        return pl.concat(frames).with_columns(
-            slot=pl.Series(np.repeat(np.array(slots, dtype=np.uint32), lengths)),
-            source=pl.Series(np.repeat(np.array(positions, dtype=np.uint32), lengths)),
-        )
+        """Every request's sources' groups in the extract (``unit``, ``metric``, ``side``,
+        ``status``, ``slot``, ``source``), in one frame."""
+        return _stacked([
+            (slot, position, source.groups.select("unit", "metric", "side", "status"))
+            for slot, (sources, _known) in requests.items()
+            for position, source in enumerate(sources)
+            if source.extract_id == extract_id
+        ], dict.fromkeys(("unit", "metric", "side", "status"), pl.String))
 
     @staticmethod
     def _groups(metric: str, groups: pl.DataFrame) -> pl.DataFrame:
@@ -370,19 +350,11 @@ class Audit:
         # group lists are merged below) ...
         hit = schools.join(units, on="unit")
         hit_patterns = hit.select("slot", "pattern").unique()
-        by_pattern = (
-            pl.concat([
-                hit.select("slot", "pattern", "unit"),
-                hit_patterns.join(wide, on="pattern").join(units, on=["slot", "unit"], how="semi"),
-            ])
-            .join(comparison, on=["slot", "unit"])
-            .sort("slot", "pattern", "gid")
-            .group_by("slot", "pattern", maintain_order=True)
-            .agg(pl.col("gid"))
-            .join(counts, on="pattern")
-            .join(taken, on=["slot", "pattern"], how="left")
-            .select("slot", "gid", size=pl.col("count") - pl.col("taken").fill_null(0))
-        )
+        held = pl.concat([
+            hit.select("slot", "pattern", "unit"),
+            hit_patterns.join(wide, on="pattern").join(units, on=["slot", "unit"], how="semi"),
+        ])
+        by_pattern = _atoms(held, "pattern", comparison, counts, taken.rename({"taken": "less"}))
         # ... and every other pattern is in the groups of its pooled units only, so they are
         # summed by signature: one query row per request and signature, where one per request
         # and pattern would be millions of rows (every pattern has the district's ALL).
@@ -396,16 +368,7 @@ class Audit:
             .agg(pl.col("less").sum())
         )
         sig_counts = sig_of.join(counts, on="pattern").group_by("sig").agg(pl.col("count").sum())
-        by_sig = (
-            sig_units.join(units, on="unit")
-            .join(comparison, on=["slot", "unit"])
-            .sort("slot", "sig", "gid")
-            .group_by("slot", "sig", maintain_order=True)
-            .agg(pl.col("gid"))
-            .join(sig_counts, on="sig")
-            .join(less, on=["slot", "sig"], how="left")
-            .select("slot", "gid", size=pl.col("count") - pl.col("less").fill_null(0))
-        )
+        by_sig = _atoms(sig_units.join(units, on="unit"), "sig", comparison, sig_counts, less)
         # The served or known students, one by one.
         bit = METRIC_BITS[metric]
         mine = (
@@ -483,26 +446,16 @@ class Audit:
             all_groups = self._sources_groups(extract_id, mine)
             done: dict[int, dict[tuple[object, ...], list[tuple[int, tuple[_Group, ...], bool]]]] = {s: {} for s in ks}
             for metric in METRICS:
-                same = self._same_units(extract_id, metric)
                 groups = self._groups(metric, all_groups)
-                rows: dict[int, list[tuple[int, int, str, str, str]]] = {}
-                for slot, gid, source, unit, side, status in groups.select(
-                    "slot", "gid", "source", "unit", "side", "status"
-                ).iter_rows():
-                    rows.setdefault(slot, []).append((gid, source, unit, side, status))
-                keys: dict[int, tuple[object, ...]] = {}
-                for slot in ks:
-                    mine_rows = sorted(rows.get(slot, []))
-                    keys[slot] = (same, *(r[1:] for r in mine_rows)) if mine_rows else ()
+                # Each request's groups (gid, source, unit, side, status), in gid order.
+                rows = _by_slot(groups.select("slot", "gid", "source", "unit", "side", "status").iter_rows())
+                same = self._same_units(extract_id, metric)
+                keys = {slot: (same, *(r[1:] for r in rows[slot])) if rows.get(slot) else () for slot in ks}
                 todo = [slot for slot in ks if keys[slot] not in done[slot]]
-                members: dict[int, list[tuple[list[int], int]]] = {}
-                wanted = [slot for slot in todo if keys[slot]]
-                if wanted:
-                    chosen = groups.filter(pl.col("slot").is_in(wanted))
-                    for slot, gids, size in self._members(metric, extract_id, chosen, people).iter_rows():
-                        members.setdefault(slot, []).append((gids, size))
+                chosen = groups.filter(pl.col("slot").is_in(todo))
+                members = _by_slot(self._members(metric, extract_id, chosen, people).iter_rows()) if chosen.height else {}
                 for slot in todo:
-                    family = self._family(rows.get(slot, []), members.get(slot, [])) if keys[slot] else ([], [], [], {})
+                    family = self._family(rows.get(slot, []), members.get(slot, []))
                     done[slot][keys[slot]] = self._derivable(family, ks[slot])
                 for slot in ks:
                     sources = requests[slot][0]
@@ -623,6 +576,44 @@ class Audit:
             schema={AGREEMENT_INDEX: pl.UInt32, "school_id": pl.String, "metric": pl.String, "reason": pl.String},
             orient="row",
         )
+
+
+def _atoms(
+    held: pl.DataFrame, by: str, comparison: pl.DataFrame, counts: pl.DataFrame, less: pl.DataFrame
+) -> pl.DataFrame:
+    """(``slot``, ``gid``, ``size``): per request and ``by`` (a pattern or a signature), the
+    comparison groups (``gid``, sorted) at the units it holds (``held``: slot, ``by``, unit),
+    and its students (``counts``: ``by``, count) less the request's served and known ones
+    (``less``: slot, ``by``, less)."""
+    return (
+        held.join(comparison, on=["slot", "unit"])
+        .sort("slot", by, "gid")
+        .group_by("slot", by, maintain_order=True)
+        .agg(pl.col("gid"))
+        .join(counts, on=by)
+        .join(less, on=["slot", by], how="left")
+        .select("slot", "gid", size=pl.col("count") - pl.col("less").fill_null(0))
+    )
+
+
+def _by_slot(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[tuple[Any, ...]]]:
+    """Rows whose first cell is a request (``slot``), gathered per request, in order."""
+    out: dict[int, list[tuple[Any, ...]]] = {}
+    for slot, *rest in rows:
+        out.setdefault(slot, []).append(tuple(rest))
+    return out
+
+
+def _stacked(parts: Sequence[tuple[int, int, pl.DataFrame]], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """The frames of ``parts`` (request, source position, frame of ``schema``) one under the
+    other, each row with its request (``slot``) and source position (``source``)."""
+    if not parts:
+        return pl.DataFrame(schema={**schema, "slot": pl.UInt32, "source": pl.UInt32})
+    lengths = [frame.height for _slot, _source, frame in parts]
+    return pl.concat([frame for *_, frame in parts]).with_columns(
+        slot=pl.Series(np.repeat(np.array([slot for slot, *_ in parts], dtype=np.uint32), lengths)),
+        source=pl.Series(np.repeat(np.array([source for _slot, source, _frame in parts], dtype=np.uint32), lengths)),
+    )
 
 
 def _multi_source(
