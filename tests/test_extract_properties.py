@@ -142,3 +142,20 @@ def test_several_enrollments_inside_are_cleared_without_reading_attendance_again
     # masks of everyone else in force.
     enrollments = [*ROWS["enrollments"], "000125,0101,2025-2026,2025-05-01,2025-05-20,05"]
     assert validate(write_extract(tmp_path / "may", {"enrollments": enrollments})).valid
+
+
+@given(st.lists(st.one_of(st.none(), st.dates(dt.date(1800, 1, 1), dt.date(2200, 12, 31))), max_size=50))
+def test_a_day_sets_one_bit_of_its_word_in_the_mask(days: list[dt.date | None]) -> None:
+    """The grouped pass's day masks: a day's word and bit, looked up by position, are those of
+    ``2 ** n`` at its offset in the mask (dates before 1970 included); a missing day has none."""
+    from datashare.extract.cross import MASK_DAYS, day_bits  # noqa: PLC0415
+
+    got = pl.DataFrame({"date": days}, schema={"date": pl.Date}).select(day_bits("date")).rows()
+    expected = []
+    for day in days:
+        if day is None:
+            expected.append((None, None))
+            continue
+        offset = (day - dt.date(1970, 1, 1)).days % MASK_DAYS
+        expected.append((offset // 64, 2 ** (offset % 64)))
+    assert got == expected

@@ -41,12 +41,19 @@ class Flag:
     severity: str = "error"
 
 
+_BITS = pl.Series("__bits", [1 << i for i in range(64)], dtype=pl.UInt64)
+"""The 64 one-bit words, looked up by position: half the cost of ``2 ** n`` per row (daily
+attendance computes one bit per row: 0.63 s against 0.32 s for the expression alone on
+173 M rows)."""
+
+
 def day_bits(date: str) -> list[pl.Expr]:
-    """The 64-bit word and bit of a day in a :data:`MASK_DAYS`-bit mask."""
+    """The 64-bit word and bit of a day in a :data:`MASK_DAYS`-bit mask. The modulo is a
+    floor modulo, so a day before 1970 has a word and bit in range too."""
     offset = pl.col(date).cast(pl.Int32) % MASK_DAYS
     return [
         (offset // 64).alias("__word"),
-        pl.lit(2, dtype=pl.UInt64).pow((offset % 64).cast(pl.UInt64)).alias("__bit"),
+        pl.lit(_BITS).gather(offset % 64).alias("__bit"),
     ]
 
 
