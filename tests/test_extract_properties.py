@@ -159,3 +159,46 @@ def test_a_day_sets_one_bit_of_its_word_in_the_mask(days: list[dt.date | None]) 
         offset = (day - dt.date(1970, 1, 1)).days % MASK_DAYS
         expected.append((offset // 64, 2 ** (offset % 64)))
     assert got == expected
+
+
+ID_CELLS = st.sampled_from(["000001", "999999", " 000001", "000001 ", "", "   ", "00\x0001", "0101", "9999", None])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    table=st.sampled_from(["grades", "service_contacts", "consents", "discipline"]),
+    column=st.sampled_from(["student_id", "school_id"]),
+    fmt=st.sampled_from(["csv", "parquet"]),
+    cells=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), ID_CELLS), max_size=4),
+)
+def test_a_clean_table_read_without_id_joins_gives_the_findings_of_the_joins(
+    clean, tmp_path_factory, monkeypatch, table, column, fmt, cells
+) -> None:
+    """When every distinct id of a table is known, its rows are read without the joins to
+    the ids of students and schools. Whatever ids a table holds (unknown, padded, empty,
+    with a NUL byte, missing), the report is the one the joins of every row give."""
+    from datashare.extract.cross import RowRules  # noqa: PLC0415
+
+    folder = tmp_path_factory.mktemp("ids")
+    for path in clean[fmt].iterdir():
+        shutil.copy(path, folder / path.name)
+    source = folder / f"{table}.{fmt}"
+    frame = pl.read_csv(source, infer_schema=False) if fmt == "csv" else pl.read_parquet(source)
+    if column not in frame.columns:
+        column = "student_id"
+    for fraction, value in cells:
+        index = int(fraction * frame.height)
+        frame = frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == index).then(pl.lit(value, pl.String)).otherwise(pl.col(column)).alias(column)
+        )
+    if fmt == "csv":
+        frame.write_csv(source)
+    else:
+        frame.write_parquet(source)
+    fast = validate(folder)
+    with monkeypatch.context() as patch:  # undone before hypothesis's next example
+        patch.setattr(RowRules, "all_known", lambda self, lf: False)
+        joined = validate(folder)
+    assert fast.findings == joined.findings
+    if column == "student_id" and all(value == "000001" for _, value in cells):
+        assert fast.valid, fast.errors

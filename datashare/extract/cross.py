@@ -292,6 +292,27 @@ class RowRules:
             lf = lf.join(frame.lazy(), on=on, how="left")
         return lf
 
+    @property
+    def own_flags(self) -> tuple[Flag, ...]:
+        """The flags that need no join: the table's own date and year rules (:func:`row_rules`
+        puts the id rules first, one per join)."""
+        return self.flags[len(self.joins) :]
+
+    def all_known(self, lf: pl.LazyFrame) -> bool:
+        """Whether every distinct id of each joined column of ``lf`` is a known id.
+
+        Then no row breaks an id rule, and an id column vouched for (:attr:`vouched`) holds
+        clean text only, so a clean table needs no join per row: the distinct ids are found
+        by one query per column (cheaper than joining every row when a table repeats each
+        student over many rows: grades, service contacts) and looked up once each.
+        """
+        queries = [lf.select(pl.col(on).drop_nulls().unique()) for _frame, on in self.joins]
+        found = pl.collect_all(queries, engine="streaming") if queries else []
+        return all(
+            ids.join(frame.select(on), on=on, how="anti").is_empty()
+            for ids, (frame, on) in zip(found, self.joins, strict=True)
+        )
+
 
 def row_rules(name: str, read: Any, known: Known, year: SchoolYear | None) -> RowRules:
     """The id rules (unknown student, unknown school) and the table's own date and year rules."""
