@@ -44,6 +44,18 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return folders
 
 
+def _read(path: Path, fmt: str) -> pl.DataFrame:
+    """A table of the extract as written, every CSV cell as text."""
+    return pl.read_csv(path, infer_schema=False) if fmt == "csv" else pl.read_parquet(path)
+
+
+def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "csv":
+        frame.write_csv(path)
+    else:
+        frame.write_parquet(path)
+
+
 def test_synthetic_district_is_valid(clean: dict[str, Path]) -> None:
     for folder in clean.values():
         report = validate(folder)
@@ -63,16 +75,13 @@ def test_corruption_is_reported_at_its_row(clean, tmp_path_factory, case, fmt, f
     for path in clean[fmt].iterdir():
         shutil.copy(path, folder / path.name)
     source = folder / f"{table}.{fmt}"
-    frame = pl.read_csv(source, infer_schema=False) if fmt == "csv" else pl.read_parquet(source)
+    frame = _read(source, fmt)
     index = int(fraction * frame.height)
     frame = frame.with_columns(pl.col(column).cast(pl.String))
     frame = frame.with_columns(
         pl.when(pl.int_range(pl.len()) == index).then(pl.lit(bad, pl.String)).otherwise(pl.col(column)).alias(column)
     )
-    if fmt == "csv":
-        frame.write_csv(source)
-    else:
-        frame.write_parquet(source)
+    _write(frame, source, fmt)
     row = index + (2 if fmt == "csv" else 1)
     found = [(f.table, f.column, f.code, f.rows) for f in validate(folder).errors]
     assert (table, column, code, (row,)) in found, found
@@ -187,14 +196,9 @@ def test_a_clean_table_read_without_id_joins_gives_the_findings_of_the_joins(
     if renamed is not None:  # a known student id that is not clean text, in students and in the table
         for name in ("students", table):
             path = folder / f"{name}.{fmt}"
-            rows = pl.read_csv(path, infer_schema=False) if fmt == "csv" else pl.read_parquet(path)
-            rows = rows.with_columns(pl.col("student_id").replace("000002", renamed))
-            if fmt == "csv":
-                rows.write_csv(path)
-            else:
-                rows.write_parquet(path)
+            _write(_read(path, fmt).with_columns(pl.col("student_id").replace("000002", renamed)), path, fmt)
     source = folder / f"{table}.{fmt}"
-    frame = pl.read_csv(source, infer_schema=False) if fmt == "csv" else pl.read_parquet(source)
+    frame = _read(source, fmt)
     if column not in frame.columns:
         column = "student_id"
     for fraction, value in cells:
@@ -202,10 +206,7 @@ def test_a_clean_table_read_without_id_joins_gives_the_findings_of_the_joins(
         frame = frame.with_columns(
             pl.when(pl.int_range(pl.len()) == index).then(pl.lit(value, pl.String)).otherwise(pl.col(column)).alias(column)
         )
-    if fmt == "csv":
-        frame.write_csv(source)
-    else:
-        frame.write_parquet(source)
+    _write(frame, source, fmt)
     taken: list[bool] = []
     all_known = RowRules.all_known
     with monkeypatch.context() as patch:  # records whether the table was read without the joins

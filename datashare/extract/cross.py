@@ -279,10 +279,12 @@ def _marker(column: str) -> str:
 @dataclass(frozen=True)
 class RowRules:
     """One table's cross-table rules checked row by row: the id frames its rows are joined
-    with (left joins on unique ids: the rows stay as they are), and the flags."""
+    with (left joins on unique ids: the rows stay as they are), the id rules that read the
+    joins, and the table's own rules that need no join."""
 
     joins: tuple[tuple[pl.DataFrame, str], ...]
-    flags: tuple[Flag, ...]
+    id_flags: tuple[Flag, ...]
+    own_flags: tuple[Flag, ...]
     vouched: Mapping[str, str] = field(default_factory=dict)
     """Id column -> the marker of its join, for ids whose known values are all clean text
     (:attr:`Known.clean`): a row's id needs the text rules only when the marker is null."""
@@ -293,10 +295,9 @@ class RowRules:
         return lf
 
     @property
-    def own_flags(self) -> tuple[Flag, ...]:
-        """The flags that need no join: the table's own date and year rules (:func:`row_rules`
-        puts the id rules first, one per join)."""
-        return self.flags[len(self.joins) :]
+    def flags(self) -> tuple[Flag, ...]:
+        """Every rule: the id rules, then the table's own."""
+        return (*self.id_flags, *self.own_flags)
 
     def all_known(self, lf: pl.LazyFrame) -> bool:
         """Whether every distinct id of each joined column of ``lf`` is a known id.
@@ -330,7 +331,7 @@ def row_rules(name: str, read: Any, known: Known, year: SchoolYear | None) -> Ro
         ))
         if column in known.clean:
             vouched[column] = marker
-    return RowRules(tuple(joins), (*flags, *_table_rules(name, read, year)), vouched)
+    return RowRules(tuple(joins), tuple(flags), tuple(_table_rules(name, read, year)), vouched)
 
 
 def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Known) -> list[Finding]:

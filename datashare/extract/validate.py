@@ -210,7 +210,6 @@ def _text_findings(read: TableRead) -> tuple[list[Finding], int]:
         vouched = rules.vouched if rules is not None else {}
         screens = {f"text {column}": screen.sum() for column, screen in text_screens(read, vouched).items()}
         tallies = {"invalid": pl.col("__invalid").sum(), "rows": pl.len(), **screens, **_key_tallies(read)}
-        cross = list(rules.flags) if rules is not None else []
         if rules is not None and rules.joins and rules.all_known(lf):
             # Every id is known: the id rules find nothing and a vouched id column is clean
             # text, so the rows are read without the joins and without those screens.
@@ -219,6 +218,7 @@ def _text_findings(read: TableRead) -> tuple[list[Finding], int]:
             findings, tally = flag_pass(lf, list(rules.own_flags), read.schema.name, read.file, tallies)
             tally |= dict.fromkeys(skipped, 0)
         else:
+            cross = list(rules.flags) if rules is not None else []
             findings, tally = flag_pass(
                 rules.apply(lf) if rules is not None else lf, cross, read.schema.name, read.file, tallies
             )
