@@ -338,3 +338,9 @@ def test_public_names():
     assert api.__all__ == sorted(api.__all__)
     for name in api.__all__:
         assert getattr(api, name) is not None
+
+
+def test_a_nul_character_in_extends_is_named(tmp_path):
+    file = write(tmp_path / "a.yaml", 'extends: "a\\0b.yaml"\n' + PARTIES)
+    with pytest.raises(AgreementError, match="extends: the value holds a NUL character"):
+        load_agreement(file)

@@ -63,6 +63,13 @@ CELL_CASES = [
     ("consents", 0, "C-1,000123,el-centro,individual_data,2025-09-01,,teacher", "signed_by", "invalid_value"),
     ("service_contacts", 0, "el-centro,000123,2025-09-03,tutoring,-5,0101", "minutes", "out_of_range"),
     ("schools", 0, "   ,Maple Elementary,apple-tree", "school_id", "empty_id"),
+    # NaN, the infinities and a number past the float range parse as floats: not numbers.
+    ("grades", 0, "000123,0101,2025-2026,S1,MATH5,math,B,3,NaN,1", "credits_attempted", "invalid_number"),
+    ("discipline", 1, "I-2,000123,0101,2025-11-12,disruption,referral,inf", "days_removed", "invalid_number"),
+    ("grades", 1, "000124,0202,2025-2026,S1,ELA6,ela,F,0,1,1e400", "credits_earned", "invalid_number"),
+    ("service_contacts", 0, "el-centro,000123,2025-09-03,tutoring,Infinity,0101", "minutes", "invalid_number"),
+    ("students", 1, "000124,Ben,Okafor,2026-07-01,06,M,Black,false,false,false", "birth_date", "birth_date_out_of_range"),
+    ("students", 2, "000125,Cy,Nguyen,0001-01-01,05,F,Asian,0,1,0", "birth_date", "birth_date_out_of_range"),
 ]
 
 
@@ -233,6 +240,22 @@ def test_parquet_rows_are_one_based_and_wrong_dtype_is_found(tmp_path: Path) -> 
     pl.DataFrame({"school_id": [101], "school_name": ["x"]}).write_parquet(folder / "schools.parquet")
     (folder / "schools.csv").unlink()
     assert ("schools", "school_id", "wrong_dtype", ()) in errors(validate(folder))
+
+
+@pytest.mark.parametrize(("column", "value", "nullable"), [
+    ("credits_attempted", float("inf"), False), ("days_removed", float("-inf"), False), ("minutes", float("nan"), True),
+])
+def test_non_finite_float_cells_in_parquet_are_invalid_numbers(tmp_path: Path, column: str, value: float, nullable: bool) -> None:
+    """A float column of a Parquet file: infinities, and NaN where empty cells are allowed (a
+    required column reports NaN as empty), are no numbers; the row is named once."""
+    table = {"credits_attempted": "grades", "days_removed": "discipline", "minutes": "service_contacts"}[column]
+    folder = write_extract(tmp_path)
+    frame = pl.read_csv(folder / f"{table}.csv", infer_schema=False).with_columns(pl.col(column).cast(pl.Float64))
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 1).then(value).otherwise(pl.col(column)).alias(column))
+    (folder / f"{table}.csv").unlink()
+    frame.write_parquet(folder / f"{table}.parquet")
+    found = [(f.code, f.rows) for f in validate(folder).findings if f.column == column and f.severity == "error"]
+    assert found == [("invalid_number", (2,))]
 
 
 def test_all_findings_in_one_run(tmp_path: Path) -> None:

@@ -226,3 +226,21 @@ def test_cli_verify_keys_and_example(signed: Path, keys: tuple[Path, Path], tmp_
     bad = runner.invoke(app, ["verify", str(signed), "--public-key", str(keys[1])])
     assert bad.exit_code == 1
     assert "release.json" in bad.output
+
+
+def test_a_release_record_nested_too_deeply_is_not_a_release_record(tmp_path: Path) -> None:
+    """A crafted release.json (re-hashed into the tag manifest) of 100,000 nested arrays: a
+    finding naming the file, not a RecursionError."""
+    import hashlib
+
+    write_package(release(), tmp_path / "p")
+    record = tmp_path / "p" / "release.json"
+    record.write_text("[" * 100_000 + "]" * 100_000)
+    digest = hashlib.sha256(record.read_bytes()).hexdigest()
+    manifest = tmp_path / "p" / "tagmanifest-sha256.txt"
+    lines = [f"{digest}  release.json" if line.endswith(" release.json") else line for line in manifest.read_text().splitlines()]
+    manifest.write_text("\n".join(lines) + "\n")
+    with pytest.raises(VerificationError, match="release.json: not a release record"):
+        verify(tmp_path / "p")
+    result = CliRunner().invoke(app, ["verify", str(tmp_path / "p")])
+    assert result.exit_code == 1 and "not a release record" in result.output and "Traceback" not in result.output

@@ -188,3 +188,13 @@ def test_nothing_is_appended_to_a_broken_log(tmp_path: Path) -> None:
     with pytest.raises(AuditError):
         append_entries(path, [{"agreement": {"id": "new"}}])
     assert path.read_bytes() == before
+
+
+def test_an_entry_nested_too_deeply_is_named(tmp_path: Path) -> None:
+    path = _log(tmp_path)
+    with path.open("ab") as log:
+        log.write(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    with pytest.raises(AuditError, match="line 5: not a JSON object"):
+        verify_audit(path)
+    result = CliRunner().invoke(app, ["audit", "verify", str(path)])
+    assert result.exit_code == 1 and "line 5" in result.output

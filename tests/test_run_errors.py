@@ -257,3 +257,28 @@ def test_out_that_is_a_file_is_named(district, tmp_path: Path) -> None:
     ])
     assert result.exit_code == 2
     assert f"error: {out}: the output folder is a file; give a folder for --out" in result.output
+
+
+def test_credits_that_add_up_past_a_float_are_refused_without_a_package(district, tmp_path: Path) -> None:
+    """Each cell a finite number >= 0, so the extract validates; their sum is infinite, which
+    no mean GPA can be made of: the run refuses, naming the table and column, and writes
+    no package."""
+    extract = tmp_path / "extract"
+    extract.mkdir()
+    for file in district["extract"].iterdir():
+        (extract / file.name).write_bytes(file.read_bytes())
+    grades = pl.read_csv(extract / "grades.csv", infer_schema=False)
+    first = (pl.col("student_id") == grades["student_id"][0]) & (pl.col("school_id") == grades["school_id"][0])
+    grades.with_columns(
+        pl.when(first).then(pl.lit("1e308")).otherwise("credits_attempted").alias("credits_attempted"),
+        pl.when(first).then(pl.lit("4")).otherwise("grade_points").alias("grade_points"),
+    ).write_csv(extract / "grades.csv")
+    assert datashare.validate(extract).valid
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "run", "--extract", str(extract), "--agreements", str(EXAMPLE), "--key-file", str(district["key"]),
+        "--as-of", AS_OF.isoformat(), "--out", str(out), "--quiet",
+    ])
+    assert result.exit_code != 0 and "grades: the credits_attempted" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not (out / "partners").exists() or not any((out / "partners").iterdir())

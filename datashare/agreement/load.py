@@ -304,6 +304,8 @@ def resolve_extends(reference: str, naming_file: Path, *, template_dirs: Iterabl
     folders and before the shipped templates.
     """
     folder = naming_file.parent
+    if "\0" in reference:  # no file name holds one; the OS refuses it with a ValueError
+        raise AgreementError(f"{naming_file}: extends: the value holds a NUL character; give a template name or a relative path")
     if _is_absolute(reference):
         raise AgreementError(
             f"{naming_file}: extends: {reference!r} is an absolute path; give a template name or a "

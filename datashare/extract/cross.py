@@ -247,6 +247,9 @@ def _suspect_groups(
     return lf.filter(~clear.fill_null(False)).select(keys).collect()
 
 
+EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
+"""Birth dates before it are sentinels for an unknown date, not birth dates."""
+
 ROW_RULE_TABLES = ("enrollments", "discipline", "grades", "service_contacts", "consents")
 """Tables whose cross-table rules the validator counts in its own pass over the table
 (:func:`row_rules`), so that they are not read again for them: all but attendance (its
@@ -348,7 +351,7 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Kno
     calendar = reads["calendar"]
     calendar_form = calendar.present
     findings: list[Finding] = []
-    for name in ("enrollments", "attendance", "discipline", "grades", "service_contacts", "consents", "calendar"):
+    for name in ("students", "enrollments", "attendance", "discipline", "grades", "service_contacts", "consents", "calendar"):
         read = reads[name]
         if not read.readable:
             continue
@@ -356,7 +359,13 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Kno
             if not read.crossed:
                 lf: pl.LazyFrame | None = read.typed()
                 flags: list[Flag] = []
-                rules = row_rules(name, read, known, year)
+                # students has its own rules only: its ids are the known ids.
+                rules = (
+                    RowRules((), (), tuple(_table_rules(name, read, year)), {})
+                    if name == "students" else row_rules(name, read, known, year)
+                )
+                if name == "students" and not rules.flags:
+                    continue
                 if name == "attendance" and year is not None:
                     # Only the rows of the groups that may break a rule are read.
                     suspects = _attendance_rules(read, lf, enrollments, students, schools, calendar if calendar_form else None, year)
@@ -410,6 +419,14 @@ def _table_rules(name: str, read: Any, year: SchoolYear | None) -> list[Flag]:
         return flags
     if name in ("enrollments", "grades") and usable("school_year"):
         flags.append(Flag("wrong_school_year", "school_year", pl.col("school_year") != year.label, f"school_year differs from the extract's school year {year.label}"))
+    if name == "students" and usable("birth_date"):
+        # A birth date after the year, or a sentinel like 0001-01-01, would make the age-18
+        # consent rule count the student as a child (or an adult) on no evidence.
+        flags.append(Flag(
+            "birth_date_out_of_range", "birth_date",
+            (pl.col("birth_date") > year.end) | (pl.col("birth_date") < EARLIEST_BIRTH_DATE),
+            f"birth_date after the end of the school year {year.label} or before {EARLIEST_BIRTH_DATE.isoformat()}",
+        ))
     if name == "discipline" and usable("incident_date"):
         flags.append(_outside("incident_date", year))
     if name == "calendar" and usable("date"):

@@ -41,6 +41,7 @@ FIXES: dict[str, str] = {
     "unknown_student": "add the student to students, or remove the rows that name them",
     "unknown_school": "add the school to schools, or correct the school_id",
     "outside_school_year": "remove rows dated outside the school year, or export the right year",
+    "birth_date_out_of_range": "correct the birth date in the SIS; a placeholder such as 0001-01-01 is not a birth date",
     "outside_enrollment": "check entry_date/exit_date in enrollments, or the attendance rows",
     "exit_before_entry": "correct the enrollment's dates: exit_date is the last day enrolled",
     "revoked_before_granted": "correct the consent's dates: revoked_on cannot precede granted_on",

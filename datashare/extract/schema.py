@@ -219,7 +219,9 @@ def _parses_as_bool(col: pl.Expr) -> pl.Expr:
 
 
 def _parses_as_number(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    return col.str.strip_chars().cast(dtype, strict=False).is_not_null()
+    value = col.str.strip_chars().cast(dtype, strict=False)
+    # "NaN", "inf" and "1e400" parse as floats but are no number a figure can be made of.
+    return value.is_not_null() & value.is_finite() if dtype.is_float() else value.is_not_null()
 
 
 def school_year_ok(col: pl.Expr) -> pl.Expr:
@@ -239,8 +241,9 @@ def _range_check(spec: ColumnSpec, as_text: bool) -> CellRule:
             ok = ok & (value >= spec.min)
         if spec.max is not None:
             ok = ok & (value <= spec.max)
-        # A cell that does not parse is reported once, as invalid_number, not again here.
-        return value.is_null() | ok
+        # A cell that does not parse, or is NaN or infinite, is reported once, as
+        # invalid_number (or as empty), not again here.
+        return value.is_null() | ~value.is_finite() | ok
 
     return CellRule("out_of_range", in_range)
 
@@ -255,6 +258,10 @@ def cell_rules(spec: ColumnSpec, source: pl.DataType) -> list[CellRule]:
         rules.append(CellRule("invalid_bool", _parses_as_bool))
     elif spec.type in ("integer", "number") and as_text:
         rules.append(CellRule("invalid_number", lambda c: _parses_as_number(c, spec.dtype)))
+    elif spec.type == "number" and source.is_float():
+        # The infinities of a float column, and NaN where it may be empty (a required column
+        # reports NaN as an empty cell already).
+        rules.append(CellRule("invalid_number", lambda c: c.is_finite() | (c.is_nan() & (not spec.nullable))))
     elif spec.type == "enum":
         rules.append(CellRule("invalid_value", lambda c: c.is_in(spec.values)))
     elif spec.type == "school_year":

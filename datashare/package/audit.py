@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from datashare._json import loads as json_loads
 from datashare.errors import AuditError
 
 GENESIS = "0" * 64
@@ -56,7 +57,7 @@ def verify_audit(audit_path: Path) -> AuditResult:
     for number, line in enumerate(lines, start=1):
         where = f"{audit_path}: line {number}"
         try:
-            entry = json.loads(line)
+            entry = json_loads(line)
         except ValueError:
             raise AuditError(f"{where}: not a JSON object") from None
         if not isinstance(entry, dict):

@@ -12,10 +12,10 @@ under a partner's folder is reported too: only packages belong there.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from datashare._json import loads as json_loads
 from datashare.errors import AuditError
 from datashare.package.bag import RELEASE_JSON, TAGMANIFEST, sha256_file
 
@@ -52,7 +52,7 @@ def uncovered_packages(audit_path: Path, out: Path | None = None) -> list[Uncove
     data = audit_path.read_bytes() if audit_path.is_file() else b""
     for number, line in enumerate(data.splitlines(), start=1):
         try:
-            entry = json.loads(line)
+            entry = json_loads(line)
             if "package" in entry:  # an entry without one covers nothing
                 latest[str(entry["package"])] = dict(entry.get("outputs") or {})
         except (ValueError, TypeError, AttributeError):

@@ -43,6 +43,7 @@ import polars as pl
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from datashare._json import loads as json_loads
 from datashare.errors import AuditError
 
 LEDGER_DIR = "ledger"
@@ -206,7 +207,7 @@ def recorded_files(audit_path: Path) -> dict[str, str]:
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = json_loads(line)
         except ValueError:
             continue  # the chain check names it
         ledger = entry.get("ledger") if isinstance(entry, dict) else None
@@ -261,7 +262,7 @@ def load_history(district: Path, partner_ids: Iterable[str]) -> History:
         if not base.is_dir():
             continue
         for meta_path in sorted(base.glob("*/*/release.json")):
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = json_loads(meta_path.read_text(encoding="utf-8"))
             folder = meta_path.parent
             releases.append(
                 LedgerRelease(

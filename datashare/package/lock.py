@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from datashare._cleanup import owner_record
+from datashare._json import loads as json_loads
 from datashare.errors import OutputLocked, ReleaseError
 
 LOCK_NAME = ".lock"
@@ -107,7 +108,7 @@ def holds_lock(out: str | Path) -> bool:
 def _read_holder(fd: int) -> dict[str, object]:
     try:
         data = os.pread(fd, 4096, 0)
-        holder = json.loads(data) if data.strip() else {}
+        holder = json_loads(data) if data.strip() else {}
     except (OSError, ValueError):
         return {}
     return holder if isinstance(holder, dict) else {}

@@ -9,11 +9,11 @@ are relative, so the folder can be moved or archived as a whole.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from datashare._json import loads as json_loads
 from datashare.package.describe import REASONS, REPORT_FILE
 from datashare.package.report import GATE_WORDS, INDIVIDUAL_GATES, template
 from datashare.release.types import GATES
@@ -62,7 +62,7 @@ def district_index(
 def _checks(path: Path) -> dict[str, Any] | None:
     """The output check's verdict for one agreement, or ``None`` when none was recorded."""
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary = json_loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return {

@@ -41,6 +41,7 @@ from pathlib import Path
 import polars as pl
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from datashare._json import loads as json_loads
 from datashare._private import restrict_tree
 from datashare.errors import DatashareError, PackageExists, ReleaseError
 from datashare.package.audit import AuditResult, append_entries, verify_audit
@@ -441,7 +442,7 @@ def recover(out: Path) -> list[str]:
         journal.with_name(JOURNAL + ".tmp").unlink(missing_ok=True)
         return []
     try:
-        content = json.loads(journal.read_text(encoding="utf-8"))
+        content = json_loads(journal.read_text(encoding="utf-8"))
         moves = [(out / src, out / dst) for src, dst in content["moves"]]
         entries = content["audit"]
         before = int(content["audit_before"])
@@ -482,9 +483,7 @@ def _operator(operator: str | None) -> str:
 
 
 def _read_json(path: Path) -> dict[str, object]:
-    import json  # noqa: PLC0415
-
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json_loads(path.read_text(encoding="utf-8"))
 
 
 def _audit_entry(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidSignature
 
+from datashare._json import loads as json_loads
 from datashare.errors import VerificationError
 from datashare.package.bag import (
     MANIFEST,
@@ -241,7 +241,7 @@ def _check_tag_file(root: Path, name: str, *, unique: bool) -> None:
 
 def _check_release(root: Path, payload: dict[str, str], info: dict[str, object]) -> dict[str, object]:
     try:
-        release = json.loads((root / RELEASE_JSON).read_text(encoding="utf-8"))
+        release = json_loads((root / RELEASE_JSON).read_text(encoding="utf-8"))
         files = release["files"]
         agreement = release["agreement"]
         identifier = f"{agreement['id']} v{agreement['version']}"

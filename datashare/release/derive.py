@@ -31,6 +31,7 @@ import datetime as dt
 
 import polars as pl
 
+from datashare.errors import ReleaseError
 from datashare.schoolyear import SchoolYear
 
 PRESENT_STATUSES = ("present", "tardy", "early_departure")
@@ -244,6 +245,7 @@ def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Summa
         ],
         engine="streaming",
     )
+    _refuse_overflow(grades)
     empty = {name for name in rows.columns if rows[name][0] == 0}
     not_supplied = frozenset(empty - {"attendance"} if calendar_form else empty)
     days = ("days_enrolled", "days_present", "days_excused", "days_unexcused")
@@ -282,6 +284,17 @@ def derive(tables: Mapping[str, pl.LazyFrame], school_year: SchoolYear) -> Summa
         .collect()
     )
     return Summaries(enrolled=enrolled.sort(keys), student_school=summary, not_supplied=not_supplied)
+
+
+def _refuse_overflow(grades: pl.DataFrame) -> None:
+    """Refuse grades whose finite cells add up past what a float holds (two courses of 1e308
+    credits): a mean GPA of infinity is no figure to publish or suppress."""
+    sums = ("grade_points_weighted", "credits_attempted")
+    if grades.height and not grades.select(pl.all_horizontal(pl.col(sums).is_finite().all())).item():
+        raise ReleaseError(
+            "grades: the credits_attempted (times grade_points) of one student at one school add up past "
+            "what a 64-bit number holds; credits_attempted must be the credits of a course, not a value like 1e308"
+        )
 
 
 def student_columns() -> list[pl.Expr]:
