@@ -100,6 +100,10 @@ CASES = [
     ("retention: {destroy_by: 2027-06-30}\n",
      "retention: {destroy_by: 2027-06-30}\ndelivery:\n  age_recipients: [not-a-key]\n",
      "age_recipient", "error", "delivery.age_recipients[0]", "age_recipients"),
+    # Shaped like a key (age1...) but no key: the run would refuse it, so review must too.
+    ("retention: {destroy_by: 2027-06-30}\n",
+     "retention: {destroy_by: 2027-06-30}\ndelivery:\n  age_recipients: [age1bogus]\n",
+     "age_recipient", "error", "delivery.age_recipients[0]", "age_recipients"),
 ]
 
 

@@ -121,7 +121,7 @@ def lint_loaded(loaded: LoadedAgreement) -> list[LintFinding]:
         out.add("no_schools", "warning", "schools", "schools is an empty list; name schools or use 'all'")
     if a.delivery is not None:
         for index, recipient in enumerate(a.delivery.age_recipients):
-            if not recipient.startswith("age1") or any(c.isspace() for c in recipient):
+            if any(c.isspace() for c in recipient) or not _is_age_recipient(recipient):
                 out.add("age_recipient", "error", f"delivery.age_recipients[{index}]",
                         "expected an age public key (age1...) from the partner; ask the partner for "
                         "the output of age-keygen -y")
@@ -191,6 +191,18 @@ def _dates(a, out: _Findings) -> None:
         elif retention.destroy_by < term.expires:
             out.add("destroy_before_expiry", "warning", "retention.destroy_by",
                     "destroy_by is before the term expires; the partner would have to destroy data it may still receive")
+
+
+def _is_age_recipient(text: str) -> bool:
+    """Whether ``text`` is an age X25519 public key, parsed as the run will parse it: review
+    must not show a package encrypted to a key that the run then refuses."""
+    import pyrage  # noqa: PLC0415 - only for an agreement that encrypts
+
+    try:
+        pyrage.x25519.Recipient.from_str(text)
+    except (pyrage.RecipientError, ValueError):
+        return False
+    return True
 
 
 def lint(loaded_or_path: LoadedAgreement | str | Path) -> list[LintFinding]:
