@@ -533,3 +533,26 @@ def test_text_rule_hits_alone_do_not_run_pandera(tmp_path: Path, monkeypatch) ->
     codes = {(f.table, f.column, f.code) for f in report.findings}
     assert ("service_contacts", "partner_id", "id_whitespace") in codes
     assert ("attendance", "school_id", "id_whitespace") in codes
+
+
+def test_a_parquet_column_of_nulls_only_is_empty_text(tmp_path: Path) -> None:
+    """pandas and pyarrow store a column holding only None as Arrow's null type: an optional
+    column so stored is valid and empty; a required one is reported as missing values."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = write_extract(tmp_path)
+    for table, column in (("consents", "revoked_on"), ("students", "gender")):
+        frame = pl.read_csv(folder / f"{table}.csv", infer_schema=False).to_arrow()
+        frame = frame.set_column(frame.schema.get_field_index(column), column, pa.nulls(frame.num_rows))
+        (folder / f"{table}.csv").unlink()
+        pq.write_table(frame, folder / f"{table}.parquet")
+    assert pq.read_schema(folder / "students.parquet").field("gender").type == pa.null()
+    assert validate(folder).valid
+    extract = load_extract(folder)
+    assert extract.tables["consents"].collect()["revoked_on"].null_count() == len(ROWS["consents"])
+    grades = pl.read_csv(folder / "grades.csv", infer_schema=False).to_arrow()
+    grades = grades.set_column(grades.schema.get_field_index("subject"), "subject", pa.nulls(grades.num_rows))
+    (folder / "grades.csv").unlink()
+    pq.write_table(grades, folder / "grades.parquet")
+    assert ("grades", "subject", "missing_value", (1, 2, 3)) in errors(validate(folder))

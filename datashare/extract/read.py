@@ -47,7 +47,9 @@ def locate(folder: Path, table: str) -> list[TableFile]:
 
 
 def scan_raw(file: TableFile) -> pl.LazyFrame:
-    """The table as the file holds it: CSV all text; Parquet as stored, categoricals as text."""
+    """The table as the file holds it: CSV all text; Parquet as stored, categoricals as text,
+    and a column of Arrow's null type (what pandas and pyarrow write for a column holding
+    only None) as empty text, so that an optional column left empty is no type error."""
     if file.format == "csv":
         return pl.scan_csv(
             file.path,
@@ -62,7 +64,7 @@ def scan_raw(file: TableFile) -> pl.LazyFrame:
     casts = [
         pl.col(name).cast(pl.String)
         for name, dtype in schema.items()
-        if isinstance(dtype, (pl.Categorical, pl.Enum))
+        if isinstance(dtype, (pl.Categorical, pl.Enum, pl.Null))
     ]
     return lf.with_columns(casts) if casts else lf
 
