@@ -556,3 +556,19 @@ def test_a_parquet_column_of_nulls_only_is_empty_text(tmp_path: Path) -> None:
     (folder / "grades.csv").unlink()
     pq.write_table(grades, folder / "grades.parquet")
     assert ("grades", "subject", "missing_value", (1, 2, 3)) in errors(validate(folder))
+
+
+@pytest.mark.parametrize("name", ["attendance.csv", "calendar.csv"])
+def test_a_table_name_that_is_no_file_is_named(tmp_path: Path, name: str) -> None:
+    """A folder or a broken link under a table's name is an error naming it, not "missing",
+    and an optional table so named is not read as absent (which would change the form)."""
+    folder = write_extract(tmp_path)
+    table = name.removesuffix(".csv")
+    (folder / name).unlink(missing_ok=True)
+    (folder / name).mkdir()
+    report = validate(folder)
+    [finding] = [f for f in report.findings if f.table == table and f.severity == "error"]
+    assert finding.code == "unreadable_file" and f"{name} in {folder} is not a regular file" in finding.message
+    (folder / name).rmdir()
+    (folder / name).symlink_to(tmp_path / "nowhere.csv")
+    assert [f.code for f in validate(folder).findings if f.table == table and f.severity == "error"] == ["unreadable_file"]

@@ -5,6 +5,7 @@ per-table rules, the cross-table rules and a release's attendance sums share.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,6 +65,16 @@ class TableRead:
     def _open(self, folder: Path) -> None:
         table = self.schema.name
         files = locate(folder, table)
+        odd = [path.name for fmt in ("csv", "parquet") if os.path.lexists(path := folder / f"{table}.{fmt}") and not path.is_file()]
+        if odd and not files:
+            # A folder, a pipe or a broken link under the table's name: neither the table nor
+            # its absence (an optional table read as absent would change the extract's form).
+            self.findings.append(_finding(
+                "unreadable_file", table, None,
+                f"{odd[0]} in {folder} is not a regular file (a folder, a pipe, a device or a broken link); "
+                f"expected the table {table} as a file",
+            ))
+            return
         if not files:
             if not self.schema.optional:
                 self.findings.append(_finding(
