@@ -332,3 +332,25 @@ def test_grand_bend_with_partial_mapped_keeps_the_most_severe_event_of_the_day(t
     assert report.built["attendance"] == 1916  # 1,917 events, two on one student-day
     statuses = _csv(tmp_path / "out", "attendance")["status"].value_counts()
     assert "early_departure" not in statuses["status"].to_list()  # the absence of that day wins
+
+
+def _edit(source: Path, name: str, change) -> None:
+    path = source / name
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    change(records)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def test_a_field_that_does_not_parse_is_named_not_lost(tmp_path):
+    """A discipline length of "three", an Infinity, or a program's begin date of "not a date"
+    were read as empty with no word: each is now a warning naming the resource, the field
+    and the record, and the field is read as empty (no infinite days reach the extract)."""
+    source = write_api_source(tmp_path / "source")
+    (tmp_path / "map.yaml").write_text(DISTRICT_MAP, encoding="utf-8")
+    _edit(source, "disciplineActions.jsonl", lambda r: (r[0].update(actualDisciplineActionLength="three"),
+                                                       r[1].update(actualDisciplineActionLength="Infinity")))
+    _edit(source, "studentSpecialEducationProgramAssociations.jsonl", lambda r: r[0].update(beginDate="not a date"))
+    report = import_edfi(source, tmp_path / "out", descriptor_map=tmp_path / "map.yaml")
+    found = {(f.table, f.column, f.rows, f.severity) for f in _by_code(report, "unreadable_value")}
+    assert found == {("disciplineActions", "length", (1, 2), "warning"), ("studentProgramAssociations", "begin", (1,), "warning")}
+    assert pl.read_csv(tmp_path / "out" / "discipline.csv")["days_removed"].is_finite().all()

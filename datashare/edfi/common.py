@@ -15,7 +15,26 @@ def as_date(column: str) -> pl.Expr:
 
 
 def as_number(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+    """An Ed-Fi number as a float, else null (``Infinity`` and ``NaN`` too: no count of days
+    or credits is one)."""
+    value = pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+    return pl.when(value.is_finite()).then(value)
+
+
+def unreadable_values(
+    frame: pl.DataFrame, fields: dict[str, tuple[pl.Expr, str]], table: str
+) -> list[Finding]:
+    """A warning per file and field for records whose field is given but does not parse
+    (``fields``: column -> (its parsed value, what it should hold)); such a field is read as
+    empty, and the warning says so rather than losing it silently."""
+    findings: list[Finding] = []
+    for column, (parsed, expected) in fields.items():
+        given = pl.col(column).is_not_null() & (pl.col(column).str.strip_chars() != "")
+        findings += findings_from(
+            frame.filter(given & parsed.is_null()), "unreadable_value", table,
+            f"have a {column} that is not {expected}; it is read as empty", column=column, severity="warning",
+        )
+    return findings
 
 
 def year_label(column: str) -> pl.Expr:

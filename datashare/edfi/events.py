@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from datashare.edfi.common import as_date, as_number, dedupe, in_year, known_references, require, year_label
+from datashare.edfi.common import (
+    as_date, as_number, dedupe, in_year, known_references, require, unreadable_values, year_label,
+)
 from datashare.edfi.descriptors import DescriptorMap, map_column
 from datashare.edfi.findings import FILE, RECORD, finding, findings_from
 from datashare.extract.report import Finding
@@ -223,6 +225,7 @@ def _actions(frames: dict[str, pl.DataFrame], dmap: DescriptorMap, findings: lis
     actions = actions.filter(pl.col("link_incident").list.len().fill_null(0) > 0)
     actions, problems = dedupe(actions, ["action_id", "date", "student_id"], table)
     findings += problems
+    findings += unreadable_values(actions, {"length": (as_number("length"), "a number of days")}, table)
     actions = actions.with_columns(
         pl.when(pl.col("link_school").list.len() == pl.col("link_incident").list.len())
         .then(pl.col("link_school")).otherwise(pl.col("link_incident").list.eval(pl.lit(None, dtype=pl.String)))
@@ -277,6 +280,8 @@ def build_grades(
                                   column="letter")
         g = g.filter(pl.col("grade_points").is_not_null())
         if kind == "transcripts":
+            findings += unreadable_values(g, {"attempted": (as_number("attempted"), "a number of credits"),
+                                              "earned": (as_number("earned"), "a number of credits")}, table)
             g = g.with_columns(as_number("attempted").alias("credits_attempted"), as_number("earned").alias("credits_earned"))
         else:
             g = g.with_columns(pl.col("_course_credits").alias("credits_attempted")).with_columns(

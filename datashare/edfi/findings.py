@@ -43,6 +43,7 @@ IMPORT_FIXES: dict[str, str] = {
     "no_credits": "load the course with its maximum available credits, or use courseTranscripts",
     "unknown_course": "load the course (with its academic subject) into Ed-Fi",
     "invalid_grade": "record a letter grade or a numeric grade from 0 to 100",
+    "unreadable_value": "correct the field in the Ed-Fi source: a date as YYYY-MM-DD, a number as digits",
     "not_imported": "nothing to do: these records have no place in the extract",
     "not_in_school_year": "nothing to do: students without an enrollment in the school year are not imported",
 }

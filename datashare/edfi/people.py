@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from datashare.edfi.common import as_date, date_year, dedupe, known_references, require, year_label
+from datashare.edfi.common import (
+    as_date, date_year, dedupe, known_references, require, unreadable_values, year_label,
+)
 from datashare.edfi.descriptors import DescriptorMap, map_column
 from datashare.edfi.findings import FILE, RECORD, finding, findings_from
 from datashare.extract.report import Finding
@@ -77,6 +79,8 @@ def build_enrollments(
     if "enrollments" not in frames:
         return pl.DataFrame(schema=schema), findings
     table = "studentSchoolAssociations"
+    # An exit date that does not parse would read as "still enrolled": say so.
+    findings += unreadable_values(frames["enrollments"], {"exit_date": (as_date("exit_date"), "a date")}, table)
     raw = frames["enrollments"].with_columns(
         as_date("entry_date").alias("entry_date"), as_date("exit_date").alias("exit_date"),
     )
@@ -204,6 +208,8 @@ def _flags(
     setters: list[pl.DataFrame] = []
     if "programs" in frames:
         table = "studentProgramAssociations"
+        findings += unreadable_values(
+            frames["programs"], {"begin": (as_date("begin"), "a date"), "end": (as_date("end"), "a date")}, table)
         programs = frames["programs"].with_columns(as_date("begin").alias("begin"), as_date("end").alias("end"))
         programs, problems = map_column(programs, "program_type", "ProgramTypeDescriptor", dmap, table)
         findings += problems
