@@ -198,3 +198,20 @@ def test_an_entry_nested_too_deeply_is_named(tmp_path: Path) -> None:
         verify_audit(path)
     result = CliRunner().invoke(app, ["audit", "verify", str(path)])
     assert result.exit_code == 1 and "line 5" in result.output
+
+
+def test_entries_appended_after_the_anchor_are_named_as_such(tmp_path: Path) -> None:
+    """A run stopped between writing its entries and moving audit.head leaves the anchor one
+    step behind a valid chain: that is named (with the line that would anchor it), not taken
+    for deleted entries."""
+    path = _log(tmp_path)
+    anchor = path.with_name("audit.head")
+    head = anchor.read_text()
+    append_entries(path, [{"agreement": {"id": "late"}}])
+    current = anchor.read_text().strip()
+    anchor.write_text(head)
+    with pytest.raises(AuditError, match=r"entry 5 follows the entry audit.head records \(4\)") as info:
+        verify_audit(path)
+    assert f"write the line '{current}'" in str(info.value)
+    anchor.write_text(current + "\n")
+    assert verify_audit(path).entries == 5

@@ -54,6 +54,7 @@ def verify_audit(audit_path: Path) -> AuditResult:
         raise AuditError(f"{audit_path}: the last line is incomplete (no newline)")
     lines = data.split(b"\n")[:-1] if data else []
     prev = GENESIS
+    heads = [f"0 {GENESIS}"]  # the anchor each length of the chain would have
     for number, line in enumerate(lines, start=1):
         where = f"{audit_path}: line {number}"
         try:
@@ -76,6 +77,7 @@ def verify_audit(audit_path: Path) -> AuditResult:
         if _canonical(entry) != line:
             raise AuditError(f"{where} (entry {number}): not in canonical form (edited by hand?)")
         prev = _line_hash(line)
+        heads.append(f"{number} {prev}")
     anchor = head_path(audit_path)
     expected = f"{len(lines)} {prev}"
     if not anchor.is_file():
@@ -85,6 +87,17 @@ def verify_audit(audit_path: Path) -> AuditResult:
             )
     else:
         recorded = anchor.read_text(encoding="utf-8").strip()
+        if recorded != expected and recorded in heads:
+            # The anchor is an earlier head of this chain: entries were appended after it,
+            # by a run stopped between writing its entries and moving the anchor, or by hand.
+            kept = int(recorded.split(" ")[0])
+            added = f"entry {len(lines)} follows" if len(lines) == kept + 1 else f"entries {kept + 1} to {len(lines)} follow"
+            raise AuditError(
+                f"{audit_path}: {added} the entry {anchor.name} records "
+                f"({kept}): a run was stopped after writing them and before moving the anchor, or they "
+                f"were added by hand. Check them against OUT/partners; if they are true, write the "
+                f"line '{expected}' to {anchor.name}"
+            )
         if recorded != expected:
             raise AuditError(
                 f"{audit_path}: the chain ends at entry {len(lines)} but {anchor.name} records "
