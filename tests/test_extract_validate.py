@@ -208,6 +208,10 @@ def test_ragged_csv_is_unreadable_not_a_crash(tmp_path: Path) -> None:
     report = validate(folder)
     assert [(f.table, f.code) for f in report.errors] == [("grades", "unreadable_file")]
     assert "000123" not in report.errors[0].message
+    # The line is named (the header is line 1, then the fixture's rows, then the long one).
+    long_line = len(ROWS["grades"]) + 2
+    assert report.errors[0].rows == (long_line,)
+    assert f"1 line(s) have more fields than the header, the first at line(s) {long_line}" in report.errors[0].message
 
 
 def test_short_csv_line_gives_missing_values_at_its_line(tmp_path: Path) -> None:

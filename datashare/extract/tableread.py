@@ -14,7 +14,7 @@ import polars as pl
 from datashare.extract.cross import RowRules
 from datashare.extract.grouped import distinct_days, key_ranges
 from datashare.extract.read import ROW, TableFile, header_names, locate, scan_raw, typed
-from datashare.extract.report import Finding, make_finding
+from datashare.extract.report import MAX_EXAMPLE_ROWS, Finding, make_finding
 from datashare.extract.schema import TableSchema, accepted_source_dtypes, invalid_row
 from datashare.extract.text import text_screens, text_specs
 
@@ -301,10 +301,35 @@ def unreadable_file(table: str, file: TableFile | None, exc: BaseException | Non
         "UTF-8 CSV with a header row and the same number of fields on every line"
         if file.format == "csv" else "a Parquet file"
     )
+    count, rows = _long_lines(file) if file.format == "csv" and "more fields" in str(exc) else (0, ())
+    where = (
+        f"; {count:,} line(s) have more fields than the header, the first at line(s) {', '.join(map(str, rows))}"
+        if count else ""
+    )
     return _finding(
         "unreadable_file", table, file,
-        f"{file.path.name} could not be read as {file.format.upper()}{kind}: expected {expected}",
+        f"{file.path.name} could not be read as {file.format.upper()}{kind}: expected {expected}{where}",
+        count=max(count, 1), rows=rows,
     )
+
+
+def _long_lines(file: TableFile) -> tuple[int, tuple[int, ...]]:
+    """The lines of a CSV file with more fields than its header (how many, and the first
+    line numbers), for the message of a file the parser refused: found only on the lines
+    without a quote character, where every comma separates two fields, so a quoted comma is
+    never miscounted (a long line holding a quote is then left unnamed)."""
+    try:
+        lines = pl.scan_csv(
+            file.path, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
+            infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy",
+        ).with_row_index("number", offset=1)
+        fields = pl.col("line").str.count_matches(",", literal=True) + 1
+        header = fields.first()
+        long = lines.filter(~pl.col("line").str.contains('"', literal=True) & (fields > header) & (pl.col("number") > 1))
+        found = pl.collect_all([long.select(pl.len()), long.select("number").head(MAX_EXAMPLE_ROWS)])
+    except (pl.exceptions.PolarsError, OSError):
+        return 0, ()
+    return found[0].item(), tuple(found[1]["number"].to_list())
 
 
 def is_header_line(columns: list[str]) -> pl.Expr:
