@@ -354,3 +354,17 @@ def test_a_field_that_does_not_parse_is_named_not_lost(tmp_path):
     found = {(f.table, f.column, f.rows, f.severity) for f in _by_code(report, "unreadable_value")}
     assert found == {("disciplineActions", "length", (1, 2), "warning"), ("studentProgramAssociations", "begin", (1,), "warning")}
     assert pl.read_csv(tmp_path / "out" / "discipline.csv")["days_removed"].is_finite().all()
+
+
+def test_a_field_in_another_shape_is_named_not_lost(tmp_path):
+    """``races`` as a string where Ed-Fi gives a list of objects read every record's race as
+    empty with no word: a warning now names the file and the field."""
+    source = write_api_source(tmp_path / "source")
+    (tmp_path / "map.yaml").write_text(DISTRICT_MAP, encoding="utf-8")
+    _edit(source, "studentEducationOrganizationAssociations.jsonl", lambda r: r[0].update(races="Asian"))
+    report = import_edfi(source, tmp_path / "out", descriptor_map=tmp_path / "map.yaml")
+    [found] = [f for f in _by_code(report, "unreadable_value") if f.column == "race"]
+    assert found.severity == "warning" and "races[].raceDescriptor" in found.message
+    assert found.file.endswith("studentEducationOrganizationAssociations.jsonl")
+    clean = import_edfi(write_api_source(tmp_path / "clean"), tmp_path / "out2", descriptor_map=tmp_path / "map.yaml")
+    assert not _by_code(clean, "unreadable_value")

@@ -174,6 +174,33 @@ def _walk(schema: pl.Schema, path: str) -> pl.Expr | None:
     return expr.cast(pl.String)
 
 
+def _misshapen(schema: pl.Schema, path: str) -> bool:
+    """Whether the field at ``path`` is present in the file but not in the shape Ed-Fi gives
+    it (``races`` as a string where ``races[].raceDescriptor`` is a list of objects): then it
+    cannot be read, and says so. A field of nulls only, or empty lists, has no shape to judge."""
+    segments = path.split(".")
+    head = segments[0].removesuffix("[]")
+    if head not in schema:
+        return False
+    dtype = schema[head]
+    if segments[0].endswith("[]"):
+        if isinstance(dtype, pl.Null):
+            return False
+        if not isinstance(dtype, pl.List):
+            return True
+        dtype = dtype.inner
+    for seg in segments[1:]:
+        if isinstance(dtype, pl.Null):
+            return False
+        if not isinstance(dtype, pl.Struct):
+            return True
+        fields = {f.name: f.dtype for f in dtype.fields}
+        if seg not in fields:
+            return False  # absent from every record: a missing field, not a wrong shape
+        dtype = fields[seg]
+    return isinstance(dtype, (pl.List, pl.Struct))
+
+
 def read_resources(source: Path) -> tuple[dict[str, pl.DataFrame], list[Finding], dict[str, list[str]]]:
     """Every known resource under ``source``, one frame per kind, its findings, and the
     files read per kind (for the report)."""
@@ -209,6 +236,14 @@ def read_resources(source: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
                 deletes.append(base)
             else:
                 fields = [_extract(records, spec) for spec in kind.fields]
+                for spec in kind.fields:
+                    if any(_misshapen(records.schema, json_path) for json_path in spec.json):
+                        findings.append(finding(
+                            "unreadable_value", table,
+                            f"{path.name}: {' or '.join(spec.json)} is not in the shape Ed-Fi gives it "
+                            "(a list where it holds one value, or the reverse); it is read as empty",
+                            file=path, column=spec.name, severity="warning",
+                        ))
                 upserts.append(pl.concat([base, records.select(fields)], how="horizontal"))
         if not upserts:
             continue
