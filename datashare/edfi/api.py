@@ -135,70 +135,69 @@ def _is_object(line: str) -> bool:
         return False
 
 
-def _extract(frame: pl.DataFrame, spec: Field) -> pl.Expr:
-    """The field from the first of its JSON paths that holds a value, as text (or a list of text)."""
+class _Misshapen(Exception):
+    """A field present in a file in another shape than Ed-Fi gives it (``races`` as a string
+    where ``races[].raceDescriptor`` is a list of objects)."""
+
+
+def _extract(frame: pl.DataFrame, spec: Field) -> tuple[pl.Expr, bool]:
+    """The field from the first of its JSON paths that holds a value, as text (or a list of
+    text), and whether a path is in the file in another shape (then it is read as empty)."""
     schema = frame.schema
-    found = [expr for expr in (_walk(schema, path) for path in spec.json) if expr is not None]
+    found, misshapen = [], False
+    for path in spec.json:
+        try:
+            expr = _walk(schema, path)
+        except _Misshapen:
+            misshapen = True
+            continue
+        if expr is not None:
+            found.append(expr)
     if not found:
-        return pl.lit(None, dtype=pl.List(pl.String) if spec.many else pl.String).alias(spec.name)
-    return (found[0] if len(found) == 1 else pl.coalesce(found)).alias(spec.name)
+        return pl.lit(None, dtype=pl.List(pl.String) if spec.many else pl.String).alias(spec.name), misshapen
+    return (found[0] if len(found) == 1 else pl.coalesce(found)).alias(spec.name), misshapen
 
 
 def _walk(schema: pl.Schema, path: str) -> pl.Expr | None:
+    """The expression reading ``path``; ``None`` when the file lacks it (or holds nulls
+    only, which have no shape); :class:`_Misshapen` when it holds it in another shape."""
     segments = path.split(".")
     head = segments[0]
     in_list = head.endswith("[]")
     head = head.removesuffix("[]")
-    if head not in schema:
+    if head not in schema or isinstance(schema[head], pl.Null):
         return None
     dtype = schema[head]
     expr = pl.col(head)
     if in_list:
         if not isinstance(dtype, pl.List):
-            return None
+            raise _Misshapen(path)
         dtype = dtype.inner
         inner = pl.element()
         for seg in segments[1:]:
-            if not isinstance(dtype, pl.Struct) or seg not in {f.name for f in dtype.fields}:
+            dtype = _field(dtype, seg)
+            if dtype is None:
                 return None
-            dtype = dict((f.name, f.dtype) for f in dtype.fields)[seg]
             inner = inner.struct.field(seg)
         return expr.list.eval(inner.cast(pl.String))
     for seg in segments[1:]:
-        if not isinstance(dtype, pl.Struct) or seg not in {f.name for f in dtype.fields}:
+        dtype = _field(dtype, seg)
+        if dtype is None:
             return None
-        dtype = dict((f.name, f.dtype) for f in dtype.fields)[seg]
         expr = expr.struct.field(seg)
     if isinstance(dtype, (pl.List, pl.Struct)):
-        return None
+        raise _Misshapen(path)
     return expr.cast(pl.String)
 
 
-def _misshapen(schema: pl.Schema, path: str) -> bool:
-    """Whether the field at ``path`` is present in the file but not in the shape Ed-Fi gives
-    it (``races`` as a string where ``races[].raceDescriptor`` is a list of objects): then it
-    cannot be read, and says so. A field of nulls only, or empty lists, has no shape to judge."""
-    segments = path.split(".")
-    head = segments[0].removesuffix("[]")
-    if head not in schema:
-        return False
-    dtype = schema[head]
-    if segments[0].endswith("[]"):
-        if isinstance(dtype, pl.Null):
-            return False
-        if not isinstance(dtype, pl.List):
-            return True
-        dtype = dtype.inner
-    for seg in segments[1:]:
-        if isinstance(dtype, pl.Null):
-            return False
-        if not isinstance(dtype, pl.Struct):
-            return True
-        fields = {f.name: f.dtype for f in dtype.fields}
-        if seg not in fields:
-            return False  # absent from every record: a missing field, not a wrong shape
-        dtype = fields[seg]
-    return isinstance(dtype, (pl.List, pl.Struct))
+def _field(dtype: pl.DataType, name: str) -> pl.DataType | None:
+    """The dtype of field ``name`` of a struct; ``None`` when no record has it (or the struct
+    is null throughout); :class:`_Misshapen` when ``dtype`` is no struct."""
+    if isinstance(dtype, pl.Null):
+        return None
+    if not isinstance(dtype, pl.Struct):
+        raise _Misshapen(name)
+    return {f.name: f.dtype for f in dtype.fields}.get(name)
 
 
 def read_resources(source: Path) -> tuple[dict[str, pl.DataFrame], list[Finding], dict[str, list[str]]]:
@@ -235,9 +234,10 @@ def read_resources(source: Path) -> tuple[dict[str, pl.DataFrame], list[Finding]
             if is_delete:
                 deletes.append(base)
             else:
-                fields = [_extract(records, spec) for spec in kind.fields]
-                for spec in kind.fields:
-                    if any(_misshapen(records.schema, json_path) for json_path in spec.json):
+                extracted = [_extract(records, spec) for spec in kind.fields]
+                fields = [expr for expr, _ in extracted]
+                for spec, (_, misshapen) in zip(kind.fields, extracted, strict=True):
+                    if misshapen:
                         findings.append(finding(
                             "unreadable_value", table,
                             f"{path.name}: {' or '.join(spec.json)} is not in the shape Ed-Fi gives it "

@@ -337,6 +337,12 @@ def row_rules(name: str, read: Any, known: Known, year: SchoolYear | None) -> Ro
     return RowRules(tuple(joins), tuple(flags), tuple(_table_rules(name, read, year)), vouched)
 
 
+def own_rules(name: str, read: Any, year: SchoolYear | None) -> RowRules:
+    """The rules of a table that needs no other table (students' birth dates), counted in
+    its own pass like the rules of :func:`row_rules`."""
+    return RowRules((), (), tuple(_table_rules(name, read, year)))
+
+
 def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Known) -> list[Finding]:
     """Every cross-table finding not already counted in a table's own pass (``read.crossed``);
     ``reads`` maps table names to the validator's table reads.
@@ -351,7 +357,7 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Kno
     calendar = reads["calendar"]
     calendar_form = calendar.present
     findings: list[Finding] = []
-    for name in ("students", "enrollments", "attendance", "discipline", "grades", "service_contacts", "consents", "calendar"):
+    for name in ("enrollments", "attendance", "discipline", "grades", "service_contacts", "consents", "calendar"):
         read = reads[name]
         if not read.readable:
             continue
@@ -359,13 +365,7 @@ def cross_findings(reads: Mapping[str, Any], year: SchoolYear | None, known: Kno
             if not read.crossed:
                 lf: pl.LazyFrame | None = read.typed()
                 flags: list[Flag] = []
-                # students has its own rules only: its ids are the known ids.
-                rules = (
-                    RowRules((), (), tuple(_table_rules(name, read, year)), {})
-                    if name == "students" else row_rules(name, read, known, year)
-                )
-                if name == "students" and not rules.flags:
-                    continue
+                rules = row_rules(name, read, known, year)
                 if name == "attendance" and year is not None:
                     # Only the rows of the groups that may break a rule are read.
                     suspects = _attendance_rules(read, lf, enrollments, students, schools, calendar if calendar_form else None, year)

@@ -31,6 +31,7 @@ from datashare.extract.cross import (
     enrolled_masks,
     flag_pass,
     known_ids,
+    own_rules,
     row_rules,
     weekday_masks,
 )
@@ -363,6 +364,8 @@ def _validate(
                 known, unreadable = _known_ids(reads)
                 findings += unreadable
             reads[name].rules = row_rules(name, reads[name], known, year)
+        elif name == "students":  # its ids are the known ids: its own rules only
+            reads[name].rules = own_rules(name, reads[name], year)
         findings += _table_findings(reads, name, year)
     findings += _empty_findings(reads)
     assert known is not None  # ROW_RULE_TABLES is never empty
